@@ -1,0 +1,44 @@
+# Thin wrapper over the CMake presets: `make run` (main job) and `make test` set everything up themselves.
+.PHONY: all deps configure build test test-unprivileged run bench asan clean
+
+PRESET ?= default
+BUILD_DIR := build/$(PRESET)
+COWBENCH := $(BUILD_DIR)/cowbench
+WORKDIR ?= /var/tmp/cowbench-work
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+configure: deps
+	@cmake --preset $(PRESET) >/dev/null
+
+build: configure
+	@cmake --build --preset $(PRESET)
+
+# Every test; the root-only ones skip with a reason when not root.
+test: build
+	@ctest --preset $(PRESET) $(CTEST_ARGS)
+
+test-unprivileged: build
+	@ctest --preset $(PRESET) -LE root $(CTEST_ARGS)
+
+# The main job: what this host supports, then a short measured run of the backends.
+run: build
+	$(COWBENCH) doctor --workdir $(WORKDIR)
+	$(COWBENCH) list backends --workdir $(WORKDIR)
+	$(BUILD_DIR)/bench/bench_snapshotters --benchmark_min_time=0.05 --workdir=$(WORKDIR)
+	$(COWBENCH) gc --workdir $(WORKDIR)
+
+# The long benchmarks (minutes): snapshot operations and copy vs cp -a.
+bench: build
+	$(BUILD_DIR)/bench/bench_snapshotters --workdir=$(WORKDIR)
+	$(BUILD_DIR)/bench/bench_copy
+
+# AddressSanitizer + UndefinedBehaviorSanitizer build and tests.
+asan:
+	@$(MAKE) test PRESET=asan
+
+clean:
+	rm -rf build

@@ -1,0 +1,31 @@
+# CMake helpers shared by every folder: one static library per folder, one call per test.
+
+# cowbench_add_library(NAME SOURCES... [DEPS targets...])
+# Makes the static library cowbench_NAME with alias cowbench::NAME; the repo root is its include root.
+function(cowbench_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(cowbench_${name} STATIC ${ARG_SOURCES})
+  add_library(cowbench::${name} ALIAS cowbench_${name})
+  target_include_directories(cowbench_${name} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/generated)
+  target_link_libraries(cowbench_${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# cowbench_add_test(NAME [NEEDS_ROOT] [LABELS l...] [TIMEOUT s] SOURCES... [DEPS targets...])
+# One GoogleTest executable registered with CTest. NEEDS_ROOT adds the `root` label so that
+# `ctest -LE root` runs the unprivileged part; the tests themselves skip with a reason when
+# they lack root or a kernel feature.
+function(cowbench_add_test name)
+  cmake_parse_arguments(ARG "NEEDS_ROOT" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  set(labels ${ARG_LABELS})
+  if(ARG_NEEDS_ROOT)
+    list(APPEND labels root)
+  endif()
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 600)
+  endif()
+  add_test(NAME ${name} COMMAND ${name} --gtest_color=no)
+  set_tests_properties(${name} PROPERTIES LABELS "${labels}" TIMEOUT ${ARG_TIMEOUT}
+                       SKIP_RETURN_CODE 77)
+endfunction()

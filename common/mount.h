@@ -1,0 +1,61 @@
+// Mount descriptions (as containerd's mount.Mount) and the code that performs and undoes them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cowbench {
+
+// A mount a snapshotter asks for; mounting it is the caller's job, so that mount cost is
+// timed apart from snapshot cost.
+//   type "overlay": options lowerdir=A:B (nearest parent first), upperdir=, workdir=, any
+//                   overlay option (metacopy=on, index=off, volatile, ro ...)
+//   type "bind":    source is a directory; options may hold "ro" and "rbind"
+//   any other type: passed to mount(2) with the options joined by commas (flags such as
+//                   "ro", "nosuid", "nodev", "noexec" become mount flags)
+struct Mount {
+  std::string type;
+  std::string source;
+  std::vector<std::string> options;
+
+  bool operator==(const Mount&) const = default;
+};
+
+// "type source opt1,opt2" for logs and error messages.
+std::string to_string(const Mount& m);
+
+// Mounts every element of `mounts` on `target`, in order (later ones stack on earlier
+// ones). Overlay mounts use the new mount API (fsopen/fsconfig) and pass each lower layer
+// with "lowerdir+" where the kernel has it, so that hundreds of layers mount; the kernel's
+// own message (from the fs context log) is in the error. On failure nothing stays mounted.
+void mount_all(const std::vector<Mount>& mounts, const std::string& target);
+
+// Unmounts `target`. A busy mount is retried briefly, then lazily detached (MNT_DETACH);
+// an unmounted target is not an error. Throws on other failures.
+void unmount(const std::string& target);
+
+// Every mount point at or below `path` (from /proc/self/mountinfo), deepest first.
+std::vector<std::string> mounts_under(const std::string& path);
+
+// Owns mounts on a target directory: mounts in the constructor, unmounts in the destructor.
+class ScopedMount {
+ public:
+  ScopedMount() = default;
+  ScopedMount(const std::vector<Mount>& mounts, std::string target);
+  ScopedMount(const ScopedMount&) = delete;
+  ScopedMount& operator=(const ScopedMount&) = delete;
+  ScopedMount(ScopedMount&& o) noexcept;
+  ScopedMount& operator=(ScopedMount&& o) noexcept;
+  ~ScopedMount();
+
+  const std::string& target() const noexcept { return target_; }
+  bool mounted() const noexcept { return layers_ > 0; }
+  // Unmounts now; throws on failure (the destructor only logs).
+  void close();
+
+ private:
+  std::string target_;
+  size_t layers_ = 0;
+};
+
+}  // namespace cowbench

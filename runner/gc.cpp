@@ -1,0 +1,81 @@
+// `cowbench gc` (see gc.h).
+#include "runner/gc.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/loop.h"
+#include "common/mount.h"
+
+namespace cowbench {
+namespace {
+
+// Directories of a work dir that hold only per-run scratch state.
+bool is_scratch(const std::string& name) {
+  return name.starts_with(".probe-") || name == "tmp" || name == "containers" || name.starts_with("scratch.");
+}
+
+}  // namespace
+
+GcReport collect_garbage(const std::string& workdir, bool everything) {
+  GcReport report;
+  struct stat st {};
+  if (stat(workdir.c_str(), &st) != 0) return report;
+  char* real = realpath(workdir.c_str(), nullptr);
+  std::string dir = real ? real : workdir;
+  free(real);
+
+  for (const auto& m : mounts_under(dir)) {
+    try {
+      unmount(m);
+      report.unmounted.push_back(m);
+    } catch (const Error& e) {
+      report.errors.push_back(e.what());
+    }
+  }
+  for (const auto& l : loops_backed_under(dir)) {
+    try {
+      detach_loop(l.device);
+      report.detached.push_back(l.device + " (" + l.backing_file + ")");
+    } catch (const Error& e) {
+      report.errors.push_back(e.what());
+    }
+  }
+
+  std::vector<std::string> victims;
+  if (everything) {
+    victims.push_back(dir);
+  } else {
+    // Scratch dirs at the top and in every backend root one level down.
+    auto scan = [&](const std::string& d, int depth, auto&& self) -> void {
+      DIR* h = opendir(d.c_str());
+      if (!h) return;
+      std::vector<std::string> subdirs;
+      while (dirent* e = readdir(h)) {
+        std::string n = e->d_name;
+        if (n == "." || n == ".." || e->d_type != DT_DIR) continue;
+        if (is_scratch(n))
+          victims.push_back(path_join(d, n));
+        else
+          subdirs.push_back(path_join(d, n));
+      }
+      closedir(h);
+      if (depth > 0)
+        for (const auto& s : subdirs) self(s, depth - 1, self);
+    };
+    scan(dir, 1, scan);
+  }
+  for (const auto& v : victims) {
+    try {
+      remove_tree(v);
+      report.removed.push_back(v);
+    } catch (const Error& e) {
+      report.errors.push_back(e.what());
+    }
+  }
+  return report;
+}
+
+}  // namespace cowbench

@@ -1,0 +1,109 @@
+// The Snapshotter interface: containerd's snapshot model (keys, names, parents, kinds) in C++.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/mount.h"
+
+namespace cowbench::snap {
+
+// Vocabulary (as in containerd's snapshots package):
+//  - An *active* snapshot is writable; it is addressed by its *key*.
+//  - A *view* is a read-only active snapshot, also addressed by its key.
+//  - A *committed* snapshot is immutable; it is addressed by its *name* and may be the
+//    *parent* of other snapshots. Only committed snapshots can be parents.
+//  - Keys and names share one namespace: no two snapshots of any kind have the same one.
+// Lifecycle: prepare(key, parent) or view(key, parent) → mount → write → unmount →
+// commit(name, key) (the key is gone afterwards, the name takes its place) → remove(name).
+enum class Kind { kView, kActive, kCommitted };
+const char* kind_name(Kind k) noexcept;
+
+using Labels = std::map<std::string, std::string>;
+
+struct Info {
+  std::string name;    // the key (active, view) or name (committed)
+  std::string parent;  // the committed parent's name; empty for none
+  Kind kind = Kind::kActive;
+  Labels labels;
+  int64_t created_ns = 0;  // CLOCK_REALTIME
+  int64_t updated_ns = 0;
+};
+
+// What one snapshot holds on its own, not counting its parents.
+struct Usage {
+  int64_t size = 0;     // bytes allocated to this snapshot alone (exclusive)
+  int64_t inodes = 0;   // inodes of this snapshot alone
+  int64_t shared = -1;  // bytes still shared with the parent chain; -1 when not measurable
+};
+
+// How much a first write into an inherited file copies.
+enum class Granularity {
+  kFile,    // the whole file (overlayfs copy-up)
+  kExtent,  // the written extents only (reflink, btrfs)
+  kTree,    // nothing at write time: prepare copied the whole tree (copy)
+};
+const char* granularity_name(Granularity g) noexcept;
+
+struct Capabilities {
+  Granularity cow_granularity = Granularity::kFile;
+  bool shares_page_cache = false;  // containers on one parent share cached pages of it
+  bool needs_root = true;
+  std::string host_needs;  // what the host must provide, in words
+};
+
+// Errors: every method throws cowbench::Error —
+//   kNotFound           the key / name / parent does not exist
+//   kAlreadyExists      the key / name is taken (by a snapshot of any kind)
+//   kFailedPrecondition wrong kind (parent not committed, commit of a view, mounts of a
+//                       committed snapshot), remove of a snapshot with children, use after close
+//   kInvalidInput       bad update field paths, empty key
+//   kFailure            the file system or kernel failed
+// A failed call leaves no partial snapshot behind. Implementations are thread-safe;
+// walk's callback may call stat.
+class Snapshotter {
+ public:
+  virtual ~Snapshotter() = default;
+
+  // The backend name ("overlayfs", "copy", ...).
+  virtual std::string_view backend() const noexcept = 0;
+
+  virtual Info stat(const std::string& key) = 0;
+
+  // Updates labels. fieldpaths: empty or {"labels"} replaces all labels; "labels.K" sets
+  // (or, when absent from info, deletes) one label. Any other path is kInvalidInput.
+  // info.name selects the snapshot and info.kind must match it. Returns the new Info.
+  virtual Info update(const Info& info, const std::vector<std::string>& fieldpaths = {}) = 0;
+
+  // The snapshot's own disk usage (see Usage). Valid for every kind.
+  virtual Usage usage(const std::string& key) = 0;
+
+  // The mounts of an active snapshot or view. Committed snapshots have none (kFailedPrecondition).
+  virtual std::vector<Mount> mounts(const std::string& key) = 0;
+
+  // Creates a writable snapshot `key` on the committed `parent` ("" for an empty one) and
+  // returns its mounts. Its root directory is 0755 when it has no parent.
+  virtual std::vector<Mount> prepare(const std::string& key, const std::string& parent, const Labels& labels = {}) = 0;
+
+  // Like prepare, but the mounts are read-only and the view can never be committed.
+  virtual std::vector<Mount> view(const std::string& key, const std::string& parent, const Labels& labels = {}) = 0;
+
+  // Turns the active snapshot `key` (not mounted any more) into the committed snapshot `name`.
+  virtual void commit(const std::string& name, const std::string& key, const Labels& labels = {}) = 0;
+
+  // Removes a snapshot of any kind; kFailedPrecondition while it has children.
+  virtual void remove(const std::string& key) = 0;
+
+  // Calls fn for every snapshot (order unspecified) on a copy of the list.
+  virtual void walk(const std::function<void(const Info&)>& fn) = 0;
+
+  // Releases the backend's resources (scratch filesystems, daemons); snapshots on disk stay.
+  // Later calls fail with kFailedPrecondition; a second close() is a no-op.
+  virtual void close() = 0;
+};
+
+}  // namespace cowbench::snap

@@ -1,0 +1,54 @@
+// Test helpers: root checks, scratch dirs, tree listings that dump on failure, layer appliers.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/fs.h"
+#include "common/mount.h"
+
+namespace cowbench::test {
+
+// Why a root-only test cannot run here, or nullopt.
+std::optional<std::string> root_skip_reason();
+
+// Scratch space for tests on the machine's real disk (not tmpfs): /var/tmp/cowbench-test.
+std::string scratch_root();
+
+// One entry of a tree: enough to tell two trees apart.
+struct Entry {
+  char type = '?';  // f d l c b p s
+  mode_t mode = 0;  // permission bits incl. setuid/sticky
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string data;  // file content, symlink target, "maj:min" for devices
+  bool operator==(const Entry&) const = default;
+};
+using Tree = std::map<std::string, Entry>;  // relative path ("" = root) → entry
+
+Tree list_tree(const std::string& root);
+std::string dump_tree(const Tree& t);
+// "" when equal, else the differences, one per line.
+std::string diff_trees(const Tree& expected, const Tree& actual);
+
+// A change applied to a directory (one layer's content).
+using Applier = std::function<void(const std::string& root)>;
+Applier create_file(std::string path, std::string content, mode_t mode = 0644);
+Applier create_dir(std::string path, mode_t mode = 0755);
+Applier remove_all(std::string path);
+// rename(2), falling back to copy + delete on EXDEV as mv(1) does (overlay without redirect_dir).
+Applier rename_path(std::string from, std::string to);
+Applier chown_path(std::string path, uid_t uid, gid_t gid);
+Applier chmod_path(std::string path, mode_t mode);
+Applier symlink_to(std::string target, std::string path);
+Applier apply_all(std::vector<Applier> appliers);
+
+// Mounts `mounts` on a fresh directory, runs fn(target), unmounts.
+void with_mounted(const std::vector<Mount>& mounts, const std::string& scratch, const std::function<void(const std::string&)>& fn);
+
+}  // namespace cowbench::test
