@@ -1,0 +1,45 @@
+// The container sandbox: namespaces, the snapshot mounted and pivot_root'ed into, /proc, /dev, a cgroup.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/mount.h"
+
+namespace cowbench {
+
+class Cgroup;
+
+struct SandboxOptions {
+  std::vector<Mount> mounts;  // the snapshot's mounts: the container's root file system
+  std::string rootfs;         // an existing empty host directory to mount them on
+  std::string hostname = "cowbench";
+  std::chrono::milliseconds timeout{0};  // 0: none
+  Cgroup* cgroup = nullptr;              // joined before anything runs; may be null
+};
+
+struct SandboxResult {
+  bool ok = false;          // fn returned normally
+  bool timed_out = false;   // killed by the timeout
+  int term_signal = 0;      // the container's pid 1 died of this signal
+  int64_t setup_ns = 0;     // namespaces + mounts + pivot_root, inside the container
+  int64_t run_ns = 0;       // fn alone
+  std::string error;        // why it failed (setup or fn threw), when !ok
+  nlohmann::json result;    // what fn returned
+};
+
+// Runs fn as pid 1 of a new container: fork → unshare(mount, pid, uts, ipc, net) → fork →
+// mount the snapshot on rootfs, mount /proc and a minimal /dev (tmpfs with null, zero, full,
+// random, urandom, tty), pivot_root into it, set the hostname → fn(). All of the
+// container's mounts live in its own mount namespace and vanish with it, so a container that
+// dies (or is killed by the timeout) leaves nothing mounted on the host. The container dies
+// with the calling process (PR_SET_PDEATHSIG). fn's return value comes back as `result`; an
+// exception in fn becomes `error`. Throws only when the container cannot be started at all.
+SandboxResult run_in_sandbox(const SandboxOptions& options, const std::function<nlohmann::json()>& fn);
+
+}  // namespace cowbench
