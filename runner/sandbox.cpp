@@ -161,7 +161,14 @@ SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohma
     nfds_t pid_at = nf;
     if (!exited) fds[nf++] = {pidfd.get(), POLLIN, 0};
     int wait_ms = deadline ? static_cast<int>(std::max<int64_t>(0, (deadline - mono_ns()) / 1'000'000)) : -1;
+    if (o.cancel && (wait_ms < 0 || wait_ms > 100)) wait_ms = 100;  // look at the cancel flag often
     int n = poll(fds, nf, wait_ms);
+    if (o.cancel && o.cancel->load()) {
+      res.cancelled = true;
+      if (o.cgroup) o.cgroup->kill_all();
+      kill(outer, SIGKILL);
+      break;
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail_sys("wait for container");
     if (n == 0 && deadline && mono_ns() >= deadline) {
@@ -183,6 +190,10 @@ SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohma
   }
   if (res.timed_out) {
     res.error = fmt::format("container killed after the {} ms timeout", o.timeout.count());
+    return res;
+  }
+  if (res.cancelled) {
+    res.error = "interrupted";
     return res;
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) > 128) res.term_signal = WEXITSTATUS(status) - 128;

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -21,11 +22,13 @@ struct SandboxOptions {
   std::string hostname = "cowbench";
   std::chrono::milliseconds timeout{0};  // 0: none
   Cgroup* cgroup = nullptr;              // joined before anything runs; may be null
+  const std::atomic<bool>* cancel = nullptr;  // set (e.g. by SIGINT) → the container is killed
 };
 
 struct SandboxResult {
   bool ok = false;          // fn returned normally
   bool timed_out = false;   // killed by the timeout
+  bool cancelled = false;   // killed because options.cancel was set
   int term_signal = 0;      // the container's pid 1 died of this signal
   int64_t setup_ns = 0;     // namespaces + mounts + pivot_root, inside the container
   int64_t run_ns = 0;       // fn alone

@@ -1,0 +1,230 @@
+// The results model of schema "cowbench/v1" (see results.h).
+#include "reports/results.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "common/error.h"
+#include "common/fs.h"
+
+namespace cowbench::rep {
+namespace {
+
+using nlohmann::json;
+
+json opt(int64_t v) { return v < 0 ? json(nullptr) : json(v); }
+int64_t get_opt(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return -1;
+  return it->get<int64_t>();
+}
+
+json q_json(const Quantiles& q) { return {{"p50", opt(q.p50)}, {"p90", opt(q.p90)}, {"p99", opt(q.p99)}, {"max", opt(q.max)}}; }
+Quantiles q_from(const json& j) {
+  Quantiles q;
+  if (!j.is_object()) return q;
+  q.p50 = get_opt(j, "p50");
+  q.p90 = get_opt(j, "p90");
+  q.p99 = get_opt(j, "p99");
+  q.max = get_opt(j, "max");
+  return q;
+}
+
+int64_t median_of(std::vector<int64_t> v) {
+  v.erase(std::remove_if(v.begin(), v.end(), [](int64_t x) { return x < 0; }), v.end());
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+Quantiles quantiles(std::vector<int64_t>& v) {
+  Quantiles q;
+  if (v.empty()) return q;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double p) {
+    size_t rank = static_cast<size_t>(std::ceil(p * static_cast<double>(v.size())));
+    return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
+  };
+  q.p50 = at(0.50);
+  q.p90 = at(0.90);
+  q.p99 = at(0.99);
+  q.max = v.back();
+  return q;
+}
+
+std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
+  std::map<std::pair<std::string, std::string>, std::vector<const Run*>> groups;
+  std::vector<std::pair<std::string, std::string>> order;
+  for (const auto& r : runs) {
+    auto key = std::make_pair(r.backend, r.workload);
+    if (!groups.count(key)) order.push_back(key);
+    groups[key];
+    if (r.status == "ok") groups[key].push_back(&r);
+  }
+  std::vector<SummaryRow> out;
+  for (const auto& key : order) {
+    const auto& g = groups[key];
+    SummaryRow s;
+    s.backend = key.first;
+    s.workload = key.second;
+    s.n = static_cast<int>(g.size());
+    auto col = [&](auto field) {
+      std::vector<int64_t> v;
+      for (const Run* r : g) v.push_back(r->*field);
+      return v;
+    };
+    std::vector<int64_t> wall = col(&Run::wall_ns);
+    s.median_wall_ns = median_of(wall);
+    if (g.size() >= 2) {
+      double mean = 0;
+      for (auto w : wall) mean += static_cast<double>(w);
+      mean /= static_cast<double>(wall.size());
+      double var = 0;
+      for (auto w : wall) var += (static_cast<double>(w) - mean) * (static_cast<double>(w) - mean);
+      double sd = std::sqrt(var / static_cast<double>(wall.size() - 1));
+      s.cv = mean > 0 ? sd / mean : -1;
+      // Asymptotic standard error of the median (sqrt(pi/2) * sd / sqrt(n)).
+      s.ci95_ns = static_cast<int64_t>(1.96 * 1.2533 * sd / std::sqrt(static_cast<double>(wall.size())));
+    }
+    s.median_setup_ns = median_of(col(&Run::setup_ns));
+    s.median_copyup_events = median_of(col(&Run::copyup_events));
+    s.median_copyup_bytes = median_of(col(&Run::copyup_bytes));
+    s.median_upper_bytes = median_of(col(&Run::upper_bytes));
+    s.median_shared_bytes = median_of(col(&Run::shared_bytes));
+    s.median_exclusive_bytes = median_of(col(&Run::exclusive_bytes));
+    s.median_page_cache_bytes = median_of(col(&Run::page_cache_bytes));
+    s.median_cpu_user_ns = median_of(col(&Run::cpu_user_ns));
+    s.median_cpu_sys_ns = median_of(col(&Run::cpu_sys_ns));
+    s.median_truth_copyups = median_of(col(&Run::truth_copyups));
+    out.push_back(s);
+  }
+  return out;
+}
+
+json to_json(const Run& r) {
+  json j{{"backend", r.backend},
+         {"workload", r.workload},
+         {"repeat", r.repeat},
+         {"cache", r.cache},
+         {"status", r.status},
+         {"wall_ns", opt(r.wall_ns)},
+         {"setup_ns", opt(r.setup_ns)},
+         {"ops", {{"count", r.ops_count}, {"latency_ns", q_json(r.op_latency)}}},
+         {"copyup", {{"events", opt(r.copyup_events)}, {"bytes", opt(r.copyup_bytes)}, {"latency_ns", q_json(r.copyup_latency)}}},
+         {"cow", {{"extents", opt(r.cow_extents)}, {"bytes", opt(r.cow_bytes)}}},
+         {"disk", {{"upper_bytes", opt(r.upper_bytes)}, {"shared_bytes", opt(r.shared_bytes)}, {"exclusive_bytes", opt(r.exclusive_bytes)}}},
+         {"memory", {{"page_cache_bytes", opt(r.page_cache_bytes)}}},
+         {"cpu", {{"user_ns", opt(r.cpu_user_ns)}, {"sys_ns", opt(r.cpu_sys_ns)}}},
+         {"ground_truth", {{"copyups", opt(r.truth_copyups)}, {"copyup_bytes", opt(r.truth_copyup_bytes)}}},
+         {"digest", r.digest},
+         {"extra", r.extra}};
+  if (!r.error.empty()) j["error"] = r.error;
+  if (r.exit_code != 0) j["exit_code"] = r.exit_code;
+  if (!r.stderr_tail.empty()) j["stderr_tail"] = r.stderr_tail;
+  return j;
+}
+
+Run run_from_json(const json& j) {
+  Run r;
+  r.backend = j.at("backend").get<std::string>();
+  r.workload = j.at("workload").get<std::string>();
+  r.repeat = j.at("repeat").get<int>();
+  r.cache = j.value("cache", "warm");
+  r.status = j.value("status", "ok");
+  r.error = j.value("error", "");
+  r.exit_code = j.value("exit_code", 0);
+  r.stderr_tail = j.value("stderr_tail", "");
+  r.wall_ns = get_opt(j, "wall_ns");
+  r.setup_ns = get_opt(j, "setup_ns");
+  const json& ops = j.at("ops");
+  r.ops_count = ops.value("count", int64_t{0});
+  r.op_latency = q_from(ops.value("latency_ns", json()));
+  const json& cu = j.at("copyup");
+  r.copyup_events = get_opt(cu, "events");
+  r.copyup_bytes = get_opt(cu, "bytes");
+  r.copyup_latency = q_from(cu.value("latency_ns", json()));
+  r.cow_extents = get_opt(j.at("cow"), "extents");
+  r.cow_bytes = get_opt(j.at("cow"), "bytes");
+  r.upper_bytes = get_opt(j.at("disk"), "upper_bytes");
+  r.shared_bytes = get_opt(j.at("disk"), "shared_bytes");
+  r.exclusive_bytes = get_opt(j.at("disk"), "exclusive_bytes");
+  r.page_cache_bytes = get_opt(j.at("memory"), "page_cache_bytes");
+  r.cpu_user_ns = get_opt(j.at("cpu"), "user_ns");
+  r.cpu_sys_ns = get_opt(j.at("cpu"), "sys_ns");
+  if (j.contains("ground_truth")) {
+    r.truth_copyups = get_opt(j["ground_truth"], "copyups");
+    r.truth_copyup_bytes = get_opt(j["ground_truth"], "copyup_bytes");
+  }
+  r.digest = j.value("digest", "");
+  r.extra = j.value("extra", json::object());
+  return r;
+}
+
+json to_json(const Results& r) {
+  json runs = json::array();
+  for (const auto& run : r.runs) runs.push_back(to_json(run));
+  json summary = json::array();
+  for (const auto& s : summarize(r.runs))
+    summary.push_back({{"backend", s.backend},
+                       {"workload", s.workload},
+                       {"n", s.n},
+                       {"median_wall_ns", opt(s.median_wall_ns)},
+                       {"ci95_ns", opt(s.ci95_ns)},
+                       {"cv", s.cv < 0 ? json(nullptr) : json(s.cv)},
+                       {"median_setup_ns", opt(s.median_setup_ns)},
+                       {"median_copyup_events", opt(s.median_copyup_events)},
+                       {"median_copyup_bytes", opt(s.median_copyup_bytes)},
+                       {"median_upper_bytes", opt(s.median_upper_bytes)},
+                       {"median_shared_bytes", opt(s.median_shared_bytes)},
+                       {"median_exclusive_bytes", opt(s.median_exclusive_bytes)},
+                       {"median_page_cache_bytes", opt(s.median_page_cache_bytes)},
+                       {"median_cpu_user_ns", opt(s.median_cpu_user_ns)},
+                       {"median_cpu_sys_ns", opt(s.median_cpu_sys_ns)},
+                       {"median_truth_copyups", opt(s.median_truth_copyups)}});
+  return json{{"schema", kSchema},
+              {"host", r.host},
+              {"config", r.config},
+              {"trace", {{"mode", r.trace_mode}, {"lost_events", r.lost_events}, {"details", r.trace_extra}}},
+              {"interrupted", r.interrupted},
+              {"runs", runs},
+              {"summary", summary}};
+}
+
+Results results_from_json(const json& j) {
+  if (!j.is_object()) fail(Errc::kInvalidInput, "results: not a JSON object");
+  std::string schema = j.value("schema", "");
+  if (schema != kSchema) fail(Errc::kInvalidInput, "results: schema is '{}', this cowbench reads '{}'", schema, kSchema);
+  Results r;
+  try {
+    r.host = j.value("host", json::object());
+    r.config = j.value("config", json::object());
+    const json& t = j.at("trace");
+    r.trace_mode = t.value("mode", "off");
+    r.lost_events = t.value("lost_events", int64_t{0});
+    r.trace_extra = t.value("details", json::object());
+    r.interrupted = j.value("interrupted", false);
+    for (const auto& run : j.at("runs")) r.runs.push_back(run_from_json(run));
+  } catch (const json::exception& e) {
+    fail(Errc::kInvalidInput, "results: {}", e.what());
+  }
+  return r;
+}
+
+Results load_results(const std::string& path) {
+  std::string text = read_file(path);
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) fail(Errc::kInvalidInput, "{} is not valid JSON", path);
+  try {
+    return results_from_json(j);
+  } catch (const Error& e) {
+    fail(Errc::kInvalidInput, "{}: {}", path, e.what());
+  }
+}
+
+void save_results(const Results& r, const std::string& path) { write_file_atomic(path, to_json(r).dump(2) + "\n", 0644, false); }
+
+}  // namespace cowbench::rep

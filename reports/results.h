@@ -1,0 +1,84 @@
+// The results model of schema "cowbench/v1": runs, summaries, and their JSON form.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cowbench::rep {
+
+inline constexpr const char* kSchema = "cowbench/v1";
+
+// Latency quantiles of a set of operations, in ns; all -1 when there were none.
+struct Quantiles {
+  int64_t p50 = -1, p90 = -1, p99 = -1, max = -1;
+};
+// Quantiles by nearest rank; the input is sorted in place.
+Quantiles quantiles(std::vector<int64_t>& values);
+
+// One measured run of one workload on one backend. Every size in bytes, every time in ns;
+// -1 means "not measured" (e.g. copy-up events with tracing off) and is written as null.
+struct Run {
+  std::string backend;
+  std::string workload;
+  int repeat = 0;
+  std::string cache = "warm";  // warm | cold
+  std::string status = "ok";   // ok | failed
+  std::string error;           // why it failed
+  int exit_code = 0;           // exec: workloads
+  std::string stderr_tail;     // exec: workloads, last lines
+  int64_t wall_ns = -1;        // the workload alone, inside the container
+  int64_t setup_ns = -1;       // prepare + mount + pivot_root
+  int64_t ops_count = 0;
+  Quantiles op_latency;
+  int64_t copyup_events = -1, copyup_bytes = -1;
+  Quantiles copyup_latency;
+  int64_t cow_extents = -1, cow_bytes = -1;
+  int64_t upper_bytes = -1, shared_bytes = -1, exclusive_bytes = -1;
+  int64_t page_cache_bytes = -1;
+  int64_t cpu_user_ns = -1, cpu_sys_ns = -1;
+  int64_t truth_copyups = -1, truth_copyup_bytes = -1;
+  std::string digest;          // what the container saw and did, identical across backends
+  nlohmann::json extra = nlohmann::json::object();  // workload-specific figures
+};
+
+// One (backend, workload) row: medians over its ok runs.
+struct SummaryRow {
+  std::string backend, workload;
+  int n = 0;
+  int64_t median_wall_ns = -1;
+  int64_t ci95_ns = -1;  // half-width of an approximate 95 % interval for the median
+  double cv = -1;        // coefficient of variation of wall time
+  int64_t median_setup_ns = -1;
+  int64_t median_copyup_events = -1, median_copyup_bytes = -1;
+  int64_t median_upper_bytes = -1, median_shared_bytes = -1, median_exclusive_bytes = -1;
+  int64_t median_page_cache_bytes = -1;
+  int64_t median_cpu_user_ns = -1, median_cpu_sys_ns = -1;
+  int64_t median_truth_copyups = -1;
+};
+
+std::vector<SummaryRow> summarize(const std::vector<Run>& runs);
+
+struct Results {
+  nlohmann::json host = nlohmann::json::object();    // kernel, cpus, memory, filesystems
+  nlohmann::json config = nlohmann::json::object();  // the full run configuration, tool version
+  std::string trace_mode = "off";
+  int64_t lost_events = 0;
+  nlohmann::json trace_extra = nlohmann::json::object();
+  std::vector<Run> runs;
+  bool interrupted = false;
+};
+
+nlohmann::json to_json(const Run& r);
+Run run_from_json(const nlohmann::json& j);
+// The whole document, summary included (recomputed from runs).
+nlohmann::json to_json(const Results& r);
+// Parses a document; throws kInvalidInput naming what is wrong (another schema, missing field).
+Results results_from_json(const nlohmann::json& j);
+Results load_results(const std::string& path);
+// Writes atomically (temp + rename), so a reader never sees half a file.
+void save_results(const Results& r, const std::string& path);
+
+}  // namespace cowbench::rep

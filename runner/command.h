@@ -1,0 +1,27 @@
+// How a CLI command group plugs into `cowbench`: it adds its subcommands and says how to run them.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace cowbench {
+
+// One runnable subcommand: when `sub` was given on the command line, `run` is called and
+// its return value is the exit code. Errors are thrown as cowbench::Error and mapped to
+// exit codes in one place (main.cpp).
+struct Command {
+  CLI::App* sub = nullptr;
+  std::function<int()> run;
+};
+using Commands = std::vector<Command>;
+
+// Default work directory (snapshots, caches, scratch filesystems).
+inline constexpr const char* kDefaultWorkdir = "./cowbench-work";
+
+// The command groups; each lives in its own cmd_*.cpp.
+void add_host_commands(CLI::App& app, Commands& out);  // doctor, list backends, gc
+
+}  // namespace cowbench

@@ -1,0 +1,27 @@
+// Ground truth for copy-up: what the writable layer of a finished container actually holds.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/mount.h"
+
+namespace cowbench {
+
+struct CopyupTruth {
+  int64_t files = 0;  // regular files copied up (file-granular) or CoW'd (extent-granular)
+  int64_t bytes = 0;  // their size (file-granular) or exclusive bytes (extent-granular)
+};
+
+// The directory that receives a container's writes, read off its mounts: the overlay
+// upperdir (kernel or FUSE), else the bind mount's source. Empty if there is none.
+std::string writable_dir(const std::vector<Mount>& mounts);
+
+// File-granular backends: the regular files of `upper` that came from a lower layer — they
+// carry overlay's trusted.overlay.origin xattr (set at copy-up, renames included) or sit at a
+// path that exists below (`lower_paths`, absolute paths inside the container).
+CopyupTruth file_copyups(const std::string& upper, const std::set<std::string>& lower_paths);
+
+}  // namespace cowbench

@@ -1,0 +1,541 @@
+// `cowbench run`: the measured matrix (see run.h).
+#include "runner/run.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/mount.h"
+#include "runner/cgroup.h"
+#include "runner/ground_truth.h"
+#include "runner/sandbox.h"
+
+namespace cowbench {
+namespace {
+
+using nlohmann::json;
+
+int64_t mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void drop_caches() {
+  sync();
+  std::ofstream f("/proc/sys/vm/drop_caches");
+  f << "3\n";
+  if (!f.flush()) log::warn("cannot drop caches (/proc/sys/vm/drop_caches): cold-cache runs are warm");
+}
+
+int64_t meminfo_kb(const std::string& key) {
+  std::ifstream in("/proc/meminfo");
+  std::string k;
+  int64_t v;
+  std::string unit;
+  while (in >> k >> v) {
+    std::getline(in, unit);
+    if (k == key + ":") return v;
+  }
+  return -1;
+}
+
+struct Backend {
+  std::string name;
+  const snap::BackendSpec* spec = nullptr;
+  std::unique_ptr<snap::Snapshotter> sn;
+  PreparedImage image;
+};
+
+struct Planned {
+  std::string name;
+  std::unique_ptr<wl::Workload> w;
+  json plan;
+  std::set<std::string> modified;  // lower files the plan modifies
+};
+
+void list_files(const std::string& root, const std::string& rel, wl::FileList& out) {
+  std::string dir = rel.empty() ? root : root + rel;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  for (const auto& n : names) {
+    std::string p = rel + "/" + n;
+    struct stat st {};
+    if (lstat((root + p).c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      if (p == "/proc" || p == "/sys" || p == "/dev") continue;
+      list_files(root, p, out);
+    } else if (S_ISREG(st.st_mode)) {
+      out.push_back({p, static_cast<uint64_t>(st.st_size), st.st_mode});
+    }
+  }
+}
+
+// Fills the metrics every shape shares from a finished container snapshot.
+void measure_snapshot(snap::Snapshotter& sn, const snap::BackendSpec& spec, const std::string& key,
+                      const std::vector<Mount>& mounts, const std::set<std::string>& lower, rep::Run& run) {
+  snap::Usage u = sn.usage(key);
+  run.upper_bytes = u.size;
+  run.exclusive_bytes = u.size;
+  run.shared_bytes = u.shared;
+  switch (spec.caps.cow_granularity) {
+    case snap::Granularity::kFile: {
+      CopyupTruth t = file_copyups(writable_dir(mounts), lower);
+      run.truth_copyups = t.files;
+      run.truth_copyup_bytes = t.bytes;
+      break;
+    }
+    case snap::Granularity::kTree:
+      // The whole tree was copied at prepare: nothing is copied at write time.
+      run.truth_copyups = 0;
+      run.truth_copyup_bytes = 0;
+      break;
+    case snap::Granularity::kExtent:
+      break;  // CoW'd extents show in exclusive vs shared bytes
+  }
+}
+
+void fill_outcome(const wl::Outcome& o, rep::Run& run) {
+  run.ops_count = o.ops;
+  std::vector<int64_t> lat = o.latencies_ns;
+  run.op_latency = rep::quantiles(lat);
+  run.digest = o.digest;
+  run.exit_code = o.exit_code;
+  run.stderr_tail = o.stderr_tail;
+  run.extra = o.extra;
+  if (o.exit_code != 0) {
+    run.status = "failed";
+    run.error = fmt::format("command exited with status {}", o.exit_code);
+  }
+}
+
+void fill_trace(const TraceCounts& c, rep::Run& run) {
+  run.copyup_events = c.copyup_events;
+  run.copyup_bytes = c.copyup_bytes;
+  std::vector<int64_t> lat = c.copyup_latencies_ns;
+  run.copyup_latency = rep::quantiles(lat);
+  run.cow_extents = c.cow_extents;
+  run.cow_bytes = c.cow_bytes;
+  if (!c.extra.empty()) run.extra["trace"] = c.extra;
+}
+
+class Matrix {
+ public:
+  Matrix(const RunConfig& cfg, const RunHooks& hooks, const std::atomic<bool>& stop)
+      : cfg_(cfg), hooks_(hooks), stop_(stop), layout_(detect_cgroup_layout()) {}
+
+  rep::Results run();
+
+ private:
+  void open_backends();
+  void plan_workloads();
+  void progress(const std::string& line);
+  // One container of a kContainer workload; appends to results unless warm-up.
+  rep::Run one_container(Backend& b, Planned& p, int repeat);
+  std::vector<rep::Run> scale_out(Backend& b, Planned& p, int repeat);
+  rep::Run on_snapshotter(Backend& b, Planned& p, int repeat);
+  void save();
+
+  const RunConfig& cfg_;
+  const RunHooks& hooks_;
+  const std::atomic<bool>& stop_;
+  CgroupLayout layout_;
+  std::vector<Backend> backends_;
+  std::vector<Planned> planned_;
+  wl::FileList files_;
+  std::set<std::string> lower_paths_;
+  std::unique_ptr<TraceSession> tracer_;
+  rep::Results results_;
+  std::string containers_;
+  int done_ = 0, total_ = 0;
+  uint64_t counter_ = 0;
+};
+
+void Matrix::progress(const std::string& line) {
+  if (hooks_.progress) {
+    hooks_.progress(line, done_, total_);
+    return;
+  }
+  if (isatty(STDERR_FILENO)) {
+    int width = 30, filled = total_ ? done_ * width / total_ : 0;
+    fmt::print(stderr, "\r\033[K[{}{}] {}/{} {}", std::string(static_cast<size_t>(filled), '#'),
+               std::string(static_cast<size_t>(width - filled), '.'), done_, total_, line);
+    if (done_ == total_) fmt::print(stderr, "\n");
+  } else {
+    fmt::print(stderr, "cowbench: [{}/{}] {}\n", done_, total_, line);
+  }
+}
+
+void Matrix::open_backends() {
+  const auto& reg = snap::builtin_registry();
+  std::vector<std::string> names = cfg_.backends;
+  bool explicit_list = !names.empty();
+  if (!explicit_list) names = reg.names();
+  for (const auto& name : names) reg.get(name);  // unknown names fail before anything starts
+  for (const auto& [name, opts] : cfg_.backend_options)
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      fail(Errc::kInvalidInput, "options given for backend '{}', which is not in this run", name);
+  for (const auto& name : names) {
+    const auto& spec = reg.get(name);
+    snap::Availability a = spec.probe(cfg_.workdir);
+    if (!a.available) {
+      if (explicit_list) fail(Errc::kUnsupported, "backend {} is unavailable here: {}", name, a.reason);
+      log::warn("skipping backend {}: {}", name, a.reason);
+      results_.config["skipped_backends"][name] = a.reason;
+      continue;
+    }
+    Backend b;
+    b.name = name;
+    b.spec = &spec;
+    auto it = cfg_.backend_options.find(name);
+    b.sn = spec.create(path_join(cfg_.workdir, name), it == cfg_.backend_options.end() ? snap::BackendOptions{} : it->second);
+    progress(fmt::format("importing {} into {}", cfg_.image, name));
+    b.image = hooks_.import_image(*b.sn, name);
+    results_.config["images"][name] = {{"top", b.image.top}, {"import_ns", b.image.import_ns}, {"cached", b.image.cached}};
+    backends_.push_back(std::move(b));
+  }
+  if (backends_.empty()) fail(Errc::kUnsupported, "no backend is available here (see cowbench doctor)");
+}
+
+void Matrix::plan_workloads() {
+  files_ = list_image_files(*backends_.front().sn, backends_.front().image.top, containers_);
+  for (const auto& f : files_) lower_paths_.insert(f.path);
+  std::vector<std::string> names = cfg_.workloads.empty() ? wl::default_workloads() : cfg_.workloads;
+  for (const auto& n : names) {
+    Planned p;
+    p.name = n;
+    p.w = wl::make_workload(n);
+    p.plan = p.w->plan(files_, cfg_.seed);
+    if (p.w->shape() == wl::Shape::kScaleOut && !cfg_.scale_out.empty()) p.plan["containers"] = cfg_.scale_out;
+    for (const auto& m : p.w->modified_lower_files(p.plan)) p.modified.insert(m);
+    results_.config["plans"][n] = {{"modified_lower_files", p.modified.size()}};
+    planned_.push_back(std::move(p));
+  }
+}
+
+rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
+  rep::Run run;
+  run.backend = b.name;
+  run.workload = p.name;
+  run.repeat = repeat;
+  run.cache = cfg_.cache;
+  std::string key = fmt::format("run-{}-{}", getpid(), ++counter_);
+  std::string rootfs = path_join(containers_, key);
+  make_dirs(rootfs);
+  int64_t t0 = mono_ns();
+  std::vector<Mount> mounts;
+  try {
+    mounts = b.sn->prepare(key, b.image.top);
+  } catch (...) {
+    remove_tree(rootfs);
+    throw;
+  }
+  int64_t prepare_ns = mono_ns() - t0;
+  try {
+    if (cfg_.cache == "cold") drop_caches();
+    Cgroup cg(layout_, key);
+    SandboxOptions so;
+    so.mounts = mounts;
+    so.rootfs = rootfs;
+    so.timeout = cfg_.timeout;
+    so.cgroup = &cg;
+    so.cancel = &stop_;
+    if (tracer_) tracer_->begin(cg.id(), 0);
+    const wl::Workload& w = *p.w;
+    const json& plan = p.plan;
+    SandboxResult r = run_in_sandbox(so, [&] { return wl::to_json(w.run(plan)); });
+    if (tracer_) fill_trace(tracer_->end(), run);
+    CgroupStats cs = cg.stats();
+    cg.close();
+    run.setup_ns = prepare_ns + r.setup_ns;
+    run.page_cache_bytes = cs.page_cache_bytes;
+    run.cpu_user_ns = cs.user_ns;
+    run.cpu_sys_ns = cs.sys_ns;
+    if (r.cancelled) throw Error(Errc::kInterrupted, "interrupted");
+    if (!r.ok) {
+      run.status = "failed";
+      run.error = r.error;
+    } else {
+      run.wall_ns = r.run_ns;
+      fill_outcome(wl::outcome_from_json(r.result), run);
+    }
+    measure_snapshot(*b.sn, *b.spec, key, mounts, lower_paths_, run);
+  } catch (...) {
+    try {
+      b.sn->remove(key);
+      remove_tree(rootfs);
+    } catch (const std::exception& e) {
+      log::warn("cleaning up container {}: {}", key, e.what());
+    }
+    throw;
+  }
+  b.sn->remove(key);
+  remove_tree(rootfs);
+  return run;
+}
+
+std::vector<rep::Run> Matrix::scale_out(Backend& b, Planned& p, int repeat) {
+  std::vector<rep::Run> out;
+  for (const auto& nj : p.plan.at("containers")) {
+    int n = nj.get<int>();
+    if (stop_) break;
+    rep::Run run;
+    run.backend = b.name;
+    run.workload = fmt::format("{}/{}", p.name, n);
+    run.repeat = repeat;
+    run.cache = "cold";
+    // Page-cache growth is measured from a dropped cache, whatever --cache says.
+    drop_caches();
+    int64_t cached_before = meminfo_kb("Cached");
+    std::vector<std::string> keys;
+    std::vector<std::vector<Mount>> mounts;
+    std::vector<std::unique_ptr<Cgroup>> groups;
+    std::vector<SandboxResult> results(static_cast<size_t>(n));
+    auto cleanup = [&] {
+      for (const auto& k : keys) {
+        try {
+          b.sn->remove(k);
+          remove_tree(path_join(containers_, k));
+        } catch (const std::exception& e) {
+          log::warn("cleaning up container {}: {}", k, e.what());
+        }
+      }
+    };
+    try {
+      int64_t t0 = mono_ns();
+      for (int i = 0; i < n; ++i) {
+        std::string key = fmt::format("run-{}-{}", getpid(), ++counter_);
+        make_dirs(path_join(containers_, key));
+        keys.push_back(key);
+        mounts.push_back(b.sn->prepare(key, b.image.top));
+      }
+      int64_t prepare_ns = mono_ns() - t0;
+      for (int i = 0; i < n; ++i) groups.push_back(std::make_unique<Cgroup>(layout_, keys[static_cast<size_t>(i)]));
+      const wl::Workload& w = *p.w;
+      const json& plan = p.plan;
+      std::vector<std::thread> threads;
+      int64_t t1 = mono_ns();
+      for (int i = 0; i < n; ++i) {
+        threads.emplace_back([&, i] {
+          SandboxOptions so;
+          so.mounts = mounts[static_cast<size_t>(i)];
+          so.rootfs = path_join(containers_, keys[static_cast<size_t>(i)]);
+          so.timeout = cfg_.timeout;
+          so.cgroup = groups[static_cast<size_t>(i)].get();
+          so.cancel = &stop_;
+          try {
+            results[static_cast<size_t>(i)] = run_in_sandbox(so, [&] { return wl::to_json(w.run(plan)); });
+          } catch (const std::exception& e) {
+            results[static_cast<size_t>(i)].error = e.what();
+          }
+        });
+      }
+      for (auto& t : threads) t.join();
+      int64_t all_ns = mono_ns() - t1;
+      int64_t cached_after = meminfo_kb("Cached");
+      std::vector<int64_t> lat;
+      int64_t cpu_u = 0, cpu_s = 0, disk = 0;
+      for (int i = 0; i < n; ++i) {
+        const auto& r = results[static_cast<size_t>(i)];
+        if (r.cancelled) throw Error(Errc::kInterrupted, "interrupted");
+        if (!r.ok) {
+          run.status = "failed";
+          run.error = fmt::format("container {} of {}: {}", i + 1, n, r.error);
+          continue;
+        }
+        wl::Outcome o = wl::outcome_from_json(r.result);
+        lat.insert(lat.end(), o.latencies_ns.begin(), o.latencies_ns.end());
+        run.ops_count += o.ops;
+        run.digest = o.digest;
+        CgroupStats cs = groups[static_cast<size_t>(i)]->stats();
+        cpu_u += std::max<int64_t>(0, cs.user_ns);
+        cpu_s += std::max<int64_t>(0, cs.sys_ns);
+        disk += std::max<int64_t>(0, b.sn->usage(keys[static_cast<size_t>(i)]).size);
+      }
+      groups.clear();
+      run.op_latency = rep::quantiles(lat);
+      run.wall_ns = all_ns;
+      run.setup_ns = prepare_ns;
+      run.page_cache_bytes = (cached_after - cached_before) * 1024;
+      run.cpu_user_ns = cpu_u;
+      run.cpu_sys_ns = cpu_s;
+      run.upper_bytes = disk;
+      run.extra = {{"containers", n},
+                   {"snapshots_per_s", prepare_ns > 0 ? n * 1e9 / static_cast<double>(prepare_ns) : 0.0},
+                   {"page_cache_growth_bytes", (cached_after - cached_before) * 1024},
+                   {"disk_growth_bytes", disk}};
+    } catch (...) {
+      groups.clear();
+      cleanup();
+      throw;
+    }
+    cleanup();
+    out.push_back(run);
+  }
+  return out;
+}
+
+rep::Run Matrix::on_snapshotter(Backend& b, Planned& p, int repeat) {
+  rep::Run run;
+  run.backend = b.name;
+  run.workload = p.name;
+  run.repeat = repeat;
+  run.cache = cfg_.cache;
+  if (cfg_.cache == "cold") drop_caches();
+  int64_t t0 = mono_ns();
+  wl::Outcome o = p.w->run_on_snapshotter(*b.sn, b.image.top, p.plan, containers_);
+  run.wall_ns = mono_ns() - t0;
+  fill_outcome(o, run);
+  auto layers = o.extra.value("layers_to_remove", std::vector<std::string>{});
+  if (!layers.empty()) {
+    snap::Usage u = b.sn->usage(layers.back());
+    run.upper_bytes = u.size;
+    run.shared_bytes = u.shared;
+  }
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) b.sn->remove(*it);
+  run.extra.erase("layers_to_remove");
+  return run;
+}
+
+void Matrix::save() {
+  make_dirs(cfg_.out);
+  rep::save_results(results_, path_join(cfg_.out, "results.json"));
+}
+
+rep::Results Matrix::run() {
+  results_.host = describe_host(cfg_.workdir);
+  results_.config = {{"version", COWBENCH_VERSION},
+                     {"image", cfg_.image},
+                     {"repeat", cfg_.repeat},
+                     {"warmup", cfg_.warmup},
+                     {"cache", cfg_.cache},
+                     {"trace", cfg_.trace},
+                     {"seed", cfg_.seed},
+                     {"timeout_s", cfg_.timeout.count()},
+                     {"workdir", cfg_.workdir}};
+  make_dirs(cfg_.workdir);
+  containers_ = path_join(cfg_.workdir, "containers");
+  make_dirs(containers_);
+  // Tracer first: a forced mode that cannot work here is a usage error before any work.
+  if (cfg_.trace != "off" && hooks_.make_tracer) tracer_ = hooks_.make_tracer(cfg_.trace);
+  results_.trace_mode = tracer_ ? tracer_->mode() : "off";
+  open_backends();
+  plan_workloads();
+  std::vector<std::string> bnames;
+  for (const auto& b : backends_) bnames.push_back(b.name);
+  results_.config["backends"] = bnames;
+  for (const auto& [n, o] : cfg_.backend_options) results_.config["backend_options"][n] = o;
+  std::vector<std::string> wnames;
+  for (const auto& p : planned_) wnames.push_back(p.name);
+  results_.config["workloads"] = wnames;
+
+  int first = cfg_.warmup ? -1 : 0;
+  total_ = (cfg_.repeat - first) * static_cast<int>(backends_.size() * planned_.size());
+  save();
+  for (int rep = first; rep < cfg_.repeat && !stop_; ++rep) {
+    for (auto& p : planned_) {
+      // Rotate the backend order every repeat so that drift hits every backend alike.
+      for (size_t k = 0; k < backends_.size() && !stop_; ++k) {
+        Backend& b = backends_[(k + static_cast<size_t>(rep - first)) % backends_.size()];
+        std::string label = fmt::format("{} {} {}", b.name, p.name, rep < 0 ? "warm-up" : fmt::format("#{}", rep + 1));
+        progress(label);
+        std::vector<rep::Run> runs;
+        try {
+          switch (p.w->shape()) {
+            case wl::Shape::kContainer: runs.push_back(one_container(b, p, rep)); break;
+            case wl::Shape::kScaleOut: runs = scale_out(b, p, rep); break;
+            case wl::Shape::kSnapshotter: runs.push_back(on_snapshotter(b, p, rep)); break;
+          }
+        } catch (const Error& e) {
+          if (e.code() == Errc::kInterrupted || stop_) break;
+          rep::Run failed;
+          failed.backend = b.name;
+          failed.workload = p.name;
+          failed.repeat = rep;
+          failed.cache = cfg_.cache;
+          failed.status = "failed";
+          failed.error = e.what();
+          runs.push_back(failed);
+          log::warn("{}: {}", label, e.what());
+        }
+        ++done_;
+        if (rep < 0) continue;  // warm-up: not recorded
+        for (auto& r : runs) {
+          if (r.status != "ok") log::warn("{} failed: {}", label, r.error);
+          results_.runs.push_back(std::move(r));
+        }
+        save();
+      }
+    }
+  }
+  if (tracer_) {
+    results_.trace_extra = tracer_->details();
+    for (const auto& r : results_.runs)
+      if (r.extra.contains("trace")) results_.lost_events += r.extra["trace"].value("lost_events", int64_t{0});
+  }
+  results_.interrupted = stop_.load();
+  save();
+  progress(stop_ ? "interrupted: kept the finished runs" : "done");
+  return results_;
+}
+
+}  // namespace
+
+wl::FileList list_image_files(snap::Snapshotter& sn, const std::string& top, const std::string& scratch) {
+  std::string key = fmt::format("list-{}-{}", getpid(), mono_ns());
+  wl::FileList files;
+  auto mounts = sn.view(key, top);
+  try {
+    TempDir target(scratch, "list");
+    ScopedMount m(mounts, target.path());
+    list_files(target.path(), "", files);
+    m.close();
+  } catch (...) {
+    sn.remove(key);
+    throw;
+  }
+  sn.remove(key);
+  std::sort(files.begin(), files.end(), [](const wl::FileEntry& a, const wl::FileEntry& b) { return a.path < b.path; });
+  return files;
+}
+
+json describe_host(const std::string& workdir) {
+  utsname u{};
+  uname(&u);
+  json h{{"kernel", u.release},
+         {"arch", u.machine},
+         {"cpus", std::thread::hardware_concurrency()},
+         {"memory_bytes", meminfo_kb("MemTotal") * 1024},
+         {"cgroups", detect_cgroup_layout().describe()}};
+  try {
+    h["filesystems"]["workdir"] = fs_type_name(workdir);
+  } catch (const Error&) {
+  }
+  return h;
+}
+
+rep::Results run_matrix(const RunConfig& cfg, const RunHooks& hooks, const std::atomic<bool>& stop) {
+  if (cfg.repeat < 1) fail(Errc::kInvalidInput, "--repeat must be at least 1, not {}", cfg.repeat);
+  if (cfg.cache != "warm" && cfg.cache != "cold") fail(Errc::kInvalidInput, "--cache takes warm or cold, not '{}'", cfg.cache);
+  if (!hooks.import_image) fail(Errc::kFailure, "run_matrix needs an image importer");
+  Matrix m(cfg, hooks, stop);
+  return m.run();
+}
+
+}  // namespace cowbench

@@ -1,0 +1,65 @@
+// `cowbench run`: the backend × workload × repeat matrix, interleaved, measured, written as it goes.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "reports/results.h"
+#include "runner/trace_hook.h"
+#include "snapshotters/registry.h"
+#include "workloads/workload.h"
+
+namespace cowbench {
+
+struct RunConfig {
+  std::vector<std::string> backends;   // empty: every backend available here
+  std::map<std::string, snap::BackendOptions> backend_options;
+  std::vector<std::string> workloads;  // empty: wl::default_workloads()
+  std::string image = "synth:default";
+  int repeat = 3;
+  bool warmup = true;                  // one unrecorded run per (backend, workload) first
+  std::string cache = "warm";          // warm | cold (drop caches before each run)
+  std::string trace = "auto";          // auto | fentry | kprobe | tracepoint | off
+  std::string workdir = "./cowbench-work";
+  std::string out = "./cowbench-out";
+  uint64_t seed = 1;
+  std::chrono::seconds timeout{300};   // per container
+  bool fresh = false;                  // ignore cached image layers
+  std::vector<int> scale_out;          // container counts for scale-out (empty: the plan's)
+};
+
+// An image made ready in one backend: the committed snapshot containers start from.
+struct PreparedImage {
+  std::string top;         // committed snapshot name (chain id)
+  int64_t import_ns = 0;   // 0 when it came from the cache
+  bool cached = false;
+  nlohmann::json info = nlohmann::json::object();  // layers, sizes
+};
+
+struct RunHooks {
+  // Imports cfg.image into a backend (reusing its cache unless cfg.fresh). Required.
+  std::function<PreparedImage(snap::Snapshotter& sn, const std::string& backend)> import_image;
+  // Makes the tracer for cfg.trace; null (or returning null) means tracing off. Throws
+  // kUsage when a forced mode cannot work here.
+  std::function<std::unique_ptr<TraceSession>(const std::string& mode)> make_tracer;
+  // Told about progress (one line per event); default: a bar on a terminal, lines otherwise.
+  std::function<void(const std::string& line, int done, int total)> progress;
+};
+
+// Runs the matrix and returns the results; after every finished run OUT/results.json is
+// rewritten, so an interruption (the `stop` flag, e.g. set by SIGINT) keeps what finished.
+// A failing run is recorded as failed and the matrix goes on.
+rep::Results run_matrix(const RunConfig& cfg, const RunHooks& hooks, const std::atomic<bool>& stop);
+
+// The regular files of a committed snapshot's merged view (mounted read-only to list them).
+wl::FileList list_image_files(snap::Snapshotter& sn, const std::string& top, const std::string& scratch);
+
+// Host facts for results.json: kernel, cpus, memory, the work dir's file system.
+nlohmann::json describe_host(const std::string& workdir);
+
+}  // namespace cowbench

@@ -1,0 +1,202 @@
+// The run matrix on real backends and real containers: identical operations, ground truth, failures, interruption.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <map>
+#include <thread>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/mount.h"
+#include "reports/results.h"
+#include "runner/run.h"
+#include "snapshotters/registry.h"
+#include "tests/test_util.h"
+
+namespace cowbench::test {
+namespace {
+
+// A small distro-like image: a real /bin/sh (the host's dash and its libc), binaries,
+// libraries, config files and a few multi-MiB "database" files.
+Applier test_image(bool with_shell) {
+  return [with_shell](const std::string& root) {
+    for (const char* d : {"bin", "lib", "lib64", "etc", "usr", "usr/lib", "var", "var/db", "proc", "dev"})
+      create_dir(d)(root);
+    if (with_shell) {
+      for (auto [from, to] : std::vector<std::pair<std::string, std::string>>{
+               {"/bin/dash", "bin/sh"}, {"/lib/x86_64-linux-gnu/libc.so.6", "lib/libc.so.6"},
+               {"/lib64/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2"}})
+        create_file(to, read_file(from), 0755)(root);
+      make_dirs(root + "/lib/x86_64-linux-gnu");
+      symlink("/lib/libc.so.6", (root + "/lib/x86_64-linux-gnu/libc.so.6").c_str());
+    }
+    for (int i = 0; i < 40; ++i) create_file("bin/tool" + std::to_string(i), std::string(20000 + i * 100, 'b'), 0755)(root);
+    for (int i = 0; i < 40; ++i) create_file("usr/lib/lib" + std::to_string(i) + ".so", std::string(300000 + i, 'l'))(root);
+    for (int i = 0; i < 60; ++i) create_file("etc/conf" + std::to_string(i), "key=value " + std::to_string(i) + "\n")(root);
+    for (int i = 0; i < 4; ++i) create_file("var/db/table" + std::to_string(i), std::string((2 + i) << 20, 'd'))(root);
+  };
+}
+
+class Runner : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+    tmp_ = std::make_unique<TempDir>(scratch_root(), "runner");
+    cfg_.workdir = path_join(tmp_->path(), "work");
+    cfg_.out = path_join(tmp_->path(), "out");
+    cfg_.trace = "off";
+    cfg_.warmup = false;
+    cfg_.repeat = 1;
+    cfg_.timeout = std::chrono::seconds(60);
+    hooks_.import_image = [this](snap::Snapshotter& sn, const std::string&) {
+      PreparedImage p;
+      p.top = with_shell_ ? "image-sh" : "image-nosh";
+      try {
+        sn.stat(p.top);
+        p.cached = true;
+        return p;
+      } catch (const Error&) {
+      }
+      auto mounts = sn.prepare(p.top + "-active", "");
+      with_mounted(mounts, tmp_->path(), test_image(with_shell_));
+      sn.commit(p.top, p.top + "-active");
+      return p;
+    };
+    hooks_.progress = [](const std::string&, int, int) {};
+  }
+  void TearDown() override {
+    if (tmp_) EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "a run must leave nothing mounted";
+  }
+
+  std::unique_ptr<TempDir> tmp_;
+  RunConfig cfg_;
+  RunHooks hooks_;
+  bool with_shell_ = true;
+  std::atomic<bool> stop_{false};
+};
+
+TEST_F(Runner, SameOperationsOnEveryBackendAndGroundTruth) {
+  cfg_.workloads = {"startup", "append-log", "db-random-write", "metadata", "pkg-install"};
+  rep::Results r = run_matrix(cfg_, hooks_, stop_);
+  ASSERT_FALSE(r.runs.empty());
+  std::map<std::string, std::string> digest;  // workload → digest of the first backend
+  std::set<std::string> backends;
+  for (const auto& run : r.runs) {
+    backends.insert(run.backend);
+    ASSERT_EQ(run.status, "ok") << run.backend << " " << run.workload << ": " << run.error;
+    EXPECT_GT(run.ops_count, 0);
+    EXPECT_GT(run.wall_ns, 0);
+    EXPECT_GE(run.op_latency.max, run.op_latency.p50);
+    EXPECT_GT(run.cpu_user_ns + run.cpu_sys_ns, 0) << run.backend << " " << run.workload;
+    auto [it, fresh] = digest.emplace(run.workload, run.digest);
+    EXPECT_EQ(it->second, run.digest) << run.workload << " saw different data on " << run.backend;
+  }
+  EXPECT_GE(backends.size(), 2u);
+  // overlayfs: ground-truth copy-ups = distinct lower files the workload modified.
+  const std::map<std::string, int64_t> modified{{"startup", 0}, {"append-log", 8}, {"metadata", 200}, {"pkg-install", 20}};
+  auto plans = r.config["plans"];
+  for (const auto& run : r.runs) {
+    if (run.backend != "overlayfs") continue;
+    int64_t want = plans[run.workload]["modified_lower_files"].get<int64_t>();
+    EXPECT_EQ(run.truth_copyups, want) << run.workload;
+    if (modified.count(run.workload) && run.workload != "append-log" && run.workload != "metadata")
+      EXPECT_EQ(want, modified.at(run.workload)) << run.workload;
+    if (run.workload == "db-random-write") EXPECT_GE(run.truth_copyup_bytes, 2 << 20);
+  }
+  // The results file on disk is the same document.
+  rep::Results saved = rep::load_results(path_join(cfg_.out, "results.json"));
+  EXPECT_EQ(saved.runs.size(), r.runs.size());
+  EXPECT_FALSE(saved.interrupted);
+}
+
+TEST_F(Runner, FailingExecIsRecordedAndTheMatrixGoesOn) {
+  cfg_.backends = {"overlayfs"};
+  cfg_.workloads = {"exec:echo this went wrong >&2; exit 3", "exec:while :; do :; done", "startup"};
+  cfg_.timeout = std::chrono::seconds(2);
+  rep::Results r = run_matrix(cfg_, hooks_, stop_);
+  ASSERT_EQ(r.runs.size(), 3u);
+  EXPECT_EQ(r.runs[0].status, "failed");
+  EXPECT_EQ(r.runs[0].exit_code, 3);
+  EXPECT_NE(r.runs[0].stderr_tail.find("this went wrong"), std::string::npos);
+  EXPECT_EQ(r.runs[1].status, "failed");
+  EXPECT_NE(r.runs[1].error.find("timeout"), std::string::npos) << r.runs[1].error;
+  EXPECT_EQ(r.runs[2].status, "ok") << r.runs[2].error;
+}
+
+TEST_F(Runner, ExecWithoutShellSaysSo) {
+  with_shell_ = false;
+  cfg_.backends = {"overlayfs"};
+  cfg_.workloads = {"exec:true"};
+  rep::Results r = run_matrix(cfg_, hooks_, stop_);
+  ASSERT_EQ(r.runs.size(), 1u);
+  EXPECT_EQ(r.runs[0].status, "failed");
+  EXPECT_NE(r.runs[0].error.find("/bin/sh"), std::string::npos) << r.runs[0].error;
+}
+
+TEST_F(Runner, BadInputIsRefusedBeforeAnyWork) {
+  RunConfig c = cfg_;
+  c.workloads = {"no-such-workload"};
+  try {
+    run_matrix(c, hooks_, stop_);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find("no-such-workload"), std::string::npos);
+  }
+  c = cfg_;
+  c.backends = {"zfs"};
+  EXPECT_THROW(run_matrix(c, hooks_, stop_), Error);
+  c = cfg_;
+  c.repeat = 0;
+  EXPECT_THROW(run_matrix(c, hooks_, stop_), Error);
+}
+
+TEST_F(Runner, InterruptKeepsFinishedRuns) {
+  cfg_.backends = {"overlayfs"};
+  cfg_.workloads = {"startup", "exec:while :; do :; done"};
+  cfg_.repeat = 3;
+  std::atomic<bool> long_run_started{false};
+  hooks_.progress = [&](const std::string& line, int done, int) {
+    if (done >= 1 && line.find("exec") != std::string::npos) long_run_started = true;
+  };
+  // Stops the matrix 300 ms into the long container, as Ctrl-C would.
+  std::thread interrupter([&] {
+    while (!long_run_started) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stop_ = true;
+  });
+  rep::Results r = run_matrix(cfg_, hooks_, stop_);
+  long_run_started = true;
+  interrupter.join();
+  EXPECT_TRUE(r.interrupted);
+  rep::Results saved = rep::load_results(path_join(cfg_.out, "results.json"));
+  EXPECT_TRUE(saved.interrupted);
+  ASSERT_GE(saved.runs.size(), 1u);
+  EXPECT_EQ(saved.runs[0].workload, "startup");
+  EXPECT_EQ(saved.runs[0].status, "ok");
+  for (const auto& run : saved.runs) EXPECT_NE(run.workload, "exec:while :; do :; done") << "the interrupted run is not kept";
+}
+
+TEST_F(Runner, ScaleOutAndContainerdBench) {
+  cfg_.backends = {"overlayfs", "copy"};
+  cfg_.workloads = {"scale-out", "containerd-bench"};
+  cfg_.scale_out = {1, 4};
+  rep::Results r = run_matrix(cfg_, hooks_, stop_);
+  std::map<std::string, std::map<std::string, rep::Run>> by;
+  for (const auto& run : r.runs) {
+    ASSERT_EQ(run.status, "ok") << run.backend << " " << run.workload << ": " << run.error;
+    by[run.backend][run.workload] = run;
+  }
+  ASSERT_TRUE(by["overlayfs"].count("scale-out/4"));
+  ASSERT_TRUE(by["copy"].count("scale-out/4"));
+  EXPECT_EQ(by["overlayfs"]["scale-out/4"].extra["containers"], 4);
+  // Copies duplicate the image on disk; overlay snapshots hold nothing of their own.
+  EXPECT_GT(by["copy"]["scale-out/4"].upper_bytes, 4 * by["overlayfs"]["scale-out/4"].upper_bytes + (1 << 20));
+  const auto& cb = by["overlayfs"]["containerd-bench"];
+  EXPECT_EQ(cb.ops_count, 16);
+  EXPECT_EQ(cb.extra["prepare_ns"].size(), 16u);
+  EXPECT_EQ(by["copy"]["containerd-bench"].digest, cb.digest);
+}
+
+}  // namespace
+}  // namespace cowbench::test

@@ -1,0 +1,74 @@
+// The Workload interface and the catalog of built-in container workloads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace cowbench::snap {
+class Snapshotter;
+}
+
+namespace cowbench::wl {
+
+// A regular file of the image (the merged view of all its layers).
+struct FileEntry {
+  std::string path;  // absolute, inside the container ("/usr/bin/tool")
+  uint64_t size = 0;
+  uint32_t mode = 0;
+};
+using FileList = std::vector<FileEntry>;  // sorted by path
+
+// What a workload did. The digest covers the operations and every byte read, so that the
+// same plan gives the same digest on every backend.
+struct Outcome {
+  int64_t ops = 0;
+  std::vector<int64_t> latencies_ns;  // one per operation
+  std::string digest;                 // hex sha256
+  int exit_code = 0;                  // exec: the command's exit status
+  std::string stderr_tail;            // exec: the last lines of its stderr
+  nlohmann::json extra = nlohmann::json::object();
+};
+nlohmann::json to_json(const Outcome& o);
+Outcome outcome_from_json(const nlohmann::json& j);
+
+// How the runner drives a workload.
+enum class Shape {
+  kContainer,    // run() once inside one container
+  kSnapshotter,  // run_on_snapshotter(): snapshot operations on the host (layer building)
+  kScaleOut,     // run() inside N containers started together, for N in plan["containers"]
+};
+
+// A workload: a deterministic plan (computed once from the image and a seed, identical for
+// every backend) and the code that carries it out. run() executes inside the container after
+// pivot_root, as its pid 1, so the image needs no cowbench binary.
+class Workload {
+ public:
+  virtual ~Workload() = default;
+  virtual std::string name() const = 0;
+  virtual std::string description() const = 0;
+  virtual Shape shape() const { return Shape::kContainer; }
+  // Chooses targets (files, offsets, names) from `files` with `seed`. Throws kInvalidInput
+  // when the image cannot serve the workload (e.g. no file large enough), saying why.
+  virtual nlohmann::json plan(const FileList& files, uint64_t seed) const = 0;
+  // The lower files the plan modifies (paths): the expected copy-ups of a file-granular backend.
+  virtual std::vector<std::string> modified_lower_files(const nlohmann::json& plan) const;
+  // Carries out the plan inside the container (Shape kContainer / kScaleOut).
+  virtual Outcome run(const nlohmann::json& plan) const;
+  // Carries out the plan with snapshot operations on `parent` (Shape kSnapshotter); `scratch`
+  // is a host directory for mount points.
+  virtual Outcome run_on_snapshotter(snap::Snapshotter& sn, const std::string& parent, const nlohmann::json& plan,
+                                     const std::string& scratch) const;
+};
+
+// Makes a workload by name ("startup", ..., "exec:CMD"); throws kInvalidInput naming the
+// known ones for an unknown name.
+std::unique_ptr<Workload> make_workload(const std::string& name);
+// Built-in names (exec:CMD not included) and their one-line descriptions.
+std::vector<std::pair<std::string, std::string>> workload_catalog();
+// The workloads `cowbench run` uses when none are given.
+std::vector<std::string> default_workloads();
+
+}  // namespace cowbench::wl
