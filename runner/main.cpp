@@ -36,6 +36,7 @@ int run_cli(int argc, char** argv) {
 
   Commands commands;
   add_host_commands(app, commands);
+  add_run_commands(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,175 @@
+// CLI commands that run workloads: `run` (the main job) and `list workloads`.
+#include <signal.h>
+
+#include <atomic>
+#include <iostream>
+#include <memory>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "runner/command.h"
+#include "runner/run.h"
+#include "runner/run_hooks.h"
+#include "workloads/workload.h"
+
+namespace cowbench {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_signal(int) { g_stop.store(true); }
+
+// SIGINT/SIGTERM set the stop flag (the matrix ends after killing the running container);
+// a second Ctrl-C kills cowbench at once (SA_RESETHAND).
+class StopOnSignals {
+ public:
+  StopOnSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopOnSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!item.empty()) out.push_back(item);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string human_ns(int64_t ns) {
+  if (ns < 0) return "-";
+  if (ns < 10'000) return fmt::format("{} ns", ns);
+  if (ns < 10'000'000) return fmt::format("{:.1f} us", static_cast<double>(ns) / 1e3);
+  if (ns < 10'000'000'000) return fmt::format("{:.1f} ms", static_cast<double>(ns) / 1e6);
+  return fmt::format("{:.2f} s", static_cast<double>(ns) / 1e9);
+}
+
+void print_summary(const rep::Results& r, std::ostream& out) {
+  out << fmt::format("{:<16} {:<20} {:>3} {:>12} {:>7} {:>9} {:>12}\n", "backend", "workload", "n", "median wall",
+                     "cv", "copy-ups", "upper bytes");
+  for (const auto& s : rep::summarize(r.runs)) {
+    std::string wl = s.workload.size() > 20 ? s.workload.substr(0, 17) + "..." : s.workload;
+    out << fmt::format("{:<16} {:<20} {:>3} {:>12} {:>7} {:>9} {:>12}\n", s.backend, wl, s.n, human_ns(s.median_wall_ns),
+                       s.cv < 0 ? "-" : fmt::format("{:.1f}%", s.cv * 100),
+                       s.median_truth_copyups < 0 ? "-" : std::to_string(s.median_truth_copyups),
+                       s.median_upper_bytes < 0 ? "-" : std::to_string(s.median_upper_bytes));
+  }
+}
+
+int run_command(RunConfig cfg, const std::string& backends, const std::string& workloads,
+                const std::vector<std::string>& backend_opts, const std::string& scale_out) {
+  cfg.backends = split_list(backends);
+  cfg.workloads = split_list(workloads);
+  for (const auto& s : split_list(scale_out)) {
+    try {
+      int n = std::stoi(s);
+      if (n < 1 || n > 256) throw std::out_of_range("n");
+      cfg.scale_out.push_back(n);
+    } catch (const std::exception&) {
+      fail(Errc::kInvalidInput, "--scale-out takes container counts from 1 to 256, not '{}'", s);
+    }
+  }
+  for (const auto& o : backend_opts) {
+    auto colon = o.find(':');
+    if (colon == std::string::npos || colon == 0)
+      fail(Errc::kInvalidInput, "--backend-opt takes BACKEND:KEY=VALUE[,KEY=VALUE], not '{}'", o);
+    auto parsed = snap::parse_options(o.substr(colon + 1));
+    cfg.backend_options[o.substr(0, colon)].insert(parsed.begin(), parsed.end());
+  }
+  // Workload names are checked before anything is mounted.
+  for (const auto& w : cfg.workloads) wl::make_workload(w);
+
+  RunHooks hooks;
+  hooks.import_image = make_image_importer(cfg);
+  hooks.make_tracer = make_tracer_factory();
+  StopOnSignals signals;
+  g_stop = false;
+  rep::Results r = run_matrix(cfg, hooks, g_stop);
+  write_run_reports(r, cfg.out);
+  print_summary(r, std::cout);
+  std::cout << "results: " << path_join(cfg.out, "results.json") << "\n";
+  if (r.interrupted) {
+    std::cerr << "cowbench: interrupted; the finished runs are in " << path_join(cfg.out, "results.json") << "\n";
+    return 130;
+  }
+  for (const auto& run : r.runs)
+    if (run.status != "ok") return 1;
+  return 0;
+}
+
+int list_workloads(bool json) {
+  auto cat = wl::workload_catalog();
+  auto defaults = wl::default_workloads();
+  auto is_default = [&](const std::string& n) { return std::find(defaults.begin(), defaults.end(), n) != defaults.end(); };
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [n, d] : cat) out.push_back({{"name", n}, {"description", d}, {"default", is_default(n)}});
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  for (const auto& [n, d] : cat) std::cout << fmt::format("{:<18} {} {}\n", n, is_default(n) ? "*" : " ", d);
+  std::cout << "(* = run by default)\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_run_commands(CLI::App& app, Commands& out) {
+  struct Opts {
+    RunConfig cfg;
+    std::string backends, workloads, scale_out;
+    std::vector<std::string> backend_opts;
+    bool no_warmup = false;
+    int timeout_s = 300;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* run = app.add_subcommand("run", "run workloads in containers on every backend and measure them");
+  run->add_option("--backends", o->backends, "comma-separated backends (default: every available one)");
+  run->add_option("--workloads", o->workloads, "comma-separated workloads, or exec:CMD (default: see list workloads)");
+  run->add_option("--image", o->cfg.image, "oci:DIR[:TAG] | docker-archive:FILE | synth:PROFILE[@SEED]")->capture_default_str();
+  run->add_option("--repeat", o->cfg.repeat, "measured repeats per backend and workload")->capture_default_str()->check(CLI::Range(1, 1000));
+  run->add_option("--cache", o->cfg.cache, "warm, or cold: drop caches before each run")->capture_default_str()->check(CLI::IsMember({"warm", "cold"}));
+  run->add_option("--trace", o->cfg.trace, "copy-up tracing: auto|fentry|kprobe|tracepoint|off")->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fentry", "kprobe", "tracepoint", "off"}));
+  run->add_option("--workdir", o->cfg.workdir, "snapshots, cached image layers, scratch filesystems")->capture_default_str();
+  run->add_option("--out", o->cfg.out, "where results.json and the reports go")->capture_default_str();
+  run->add_option("--seed", o->cfg.seed, "seed for the workloads' choice of files and offsets")->capture_default_str();
+  run->add_option("--timeout", o->timeout_s, "seconds before a container is killed")->capture_default_str()->check(CLI::Range(1, 86400));
+  run->add_option("--backend-opt", o->backend_opts, "BACKEND:KEY=VALUE[,...] backend option (repeatable)");
+  run->add_option("--scale-out", o->scale_out, "container counts for scale-out (default 1,2,4,8,16)");
+  run->add_flag("--no-warmup", o->no_warmup, "skip the unrecorded warm-up run of each backend and workload");
+  run->add_flag("--fresh", o->cfg.fresh, "ignore cached image layers and import again");
+  out.push_back({run, [o] {
+                   RunConfig cfg = o->cfg;
+                   cfg.warmup = !o->no_warmup;
+                   cfg.timeout = std::chrono::seconds(o->timeout_s);
+                   return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->scale_out);
+                 }});
+
+  // `list` was made by add_host_commands; add `workloads` to it.
+  CLI::App* list = app.get_subcommand("list");
+  auto* workloads = list->add_subcommand("workloads", "the built-in workloads and what each does");
+  workloads->add_flag("--json", o->json, "print JSON");
+  out.push_back({workloads, [o] { return list_workloads(o->json); }});
+}
+
+}  // namespace cowbench
