@@ -1,5 +1,5 @@
 # Thin wrapper over the CMake presets: `make run` (main job) and `make test` set everything up themselves.
-.PHONY: all deps configure build test test-unprivileged run bench asan clean
+.PHONY: all deps configure build test test-unprivileged run bench asan clean fuzz
 
 PRESET ?= default
 BUILD_DIR := build/$(PRESET)
@@ -35,6 +35,11 @@ run: build
 bench: build
 	$(BUILD_DIR)/bench/bench_snapshotters --workdir=$(WORKDIR)
 	$(BUILD_DIR)/bench/bench_copy
+
+# A long libFuzzer run over the layer reader and applier (FUZZ_SECONDS, default 600); the corpus grows in build/fuzz-work.
+FUZZ_SECONDS ?= 600
+fuzz: build
+	./fuzz/run_fuzz.sh $(BUILD_DIR)/fuzz/fuzz_layer_reader $(BUILD_DIR)/fuzz/fuzz_corpus build/fuzz-work $(FUZZ_SECONDS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build and tests.
 asan:

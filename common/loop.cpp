@@ -49,6 +49,10 @@ LoopDevice::LoopDevice(const std::string& image) {
     cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
     if (ioctl(loop.get(), LOOP_CONFIGURE, &cfg) == 0) {
       path_ = dev;
+      // Held read-only: kernels that refuse to mount devices open for writing
+      // (CONFIG_BLK_DEV_WRITE_MOUNTED=n) must still mount it.
+      Fd ro(open(dev.c_str(), O_RDONLY | O_CLOEXEC));
+      fd_ = ro ? std::move(ro) : std::move(loop);
       return;
     }
     if (errno != EBUSY) fail_sys("attach {} to {}", image, dev);
@@ -56,12 +60,13 @@ LoopDevice::LoopDevice(const std::string& image) {
   fail(Errc::kFailure, "attach {}: every free loop device was taken by someone else", image);
 }
 
-LoopDevice::LoopDevice(LoopDevice&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+LoopDevice::LoopDevice(LoopDevice&& o) noexcept : path_(std::move(o.path_)), fd_(std::move(o.fd_)) { o.path_.clear(); }
 
 void LoopDevice::close() {
   if (path_.empty()) return;
   std::string p = std::move(path_);
   path_.clear();
+  fd_.reset();  // the last close of an unused device detaches it (autoclear)
   detach_loop(p);
 }
 

@@ -4,13 +4,16 @@
 #include <string>
 #include <vector>
 
+#include "common/fd.h"
+
 namespace cowbench {
 
 // A loop device attached to an image file; detached (autoclear) when the object dies.
 class LoopDevice {
  public:
   // Attaches `image` to a free loop device (LOOP_CTL_GET_FREE + LOOP_CONFIGURE, with
-  // LO_FLAGS_AUTOCLEAR so that the kernel detaches it once the last user goes away).
+  // LO_FLAGS_AUTOCLEAR so that the kernel detaches it once the last user goes away). The
+  // object keeps the device open until close(): autoclear acts on the last close.
   // Throws kUnsupported when the host has no loop devices, naming why.
   explicit LoopDevice(const std::string& image);
   LoopDevice(const LoopDevice&) = delete;
@@ -25,6 +28,7 @@ class LoopDevice {
 
  private:
   std::string path_;
+  Fd fd_;  // held open: closing the last fd of an autoclear device detaches it
 };
 
 struct LoopInfo {

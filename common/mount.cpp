@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/fuse_mount.h"
 #include "common/log.h"
 
 namespace cowbench {
@@ -211,6 +212,8 @@ void mount_all(const std::vector<Mount>& mounts, const std::string& target) {
         mount_overlay(m, target);
       else if (m.type == "bind")
         mount_bind(m, target);
+      else if (m.type == kFuseOverlayfsType)
+        mount_fuse_overlayfs(m, target);
       else
         mount_generic(m, target);
       ++done;
@@ -221,7 +224,7 @@ void mount_all(const std::vector<Mount>& mounts, const std::string& target) {
   }
 }
 
-void unmount(const std::string& target) {
+static void unmount_top(const std::string& target) {
   using namespace std::chrono_literals;
   for (int attempt = 0; attempt < 50; ++attempt) {
     if (umount2(target.c_str(), UMOUNT_NOFOLLOW) == 0) return;
@@ -231,6 +234,11 @@ void unmount(const std::string& target) {
   }
   log::warn("{} stayed busy; detaching it lazily", target);
   if (umount2(target.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL) fail_sys("detach {}", target);
+}
+
+void unmount(const std::string& target) {
+  unmount_top(target);
+  release_fuse_daemons(target);  // a fuse daemon ends with its mount: reap it
 }
 
 std::vector<std::string> mounts_under(const std::string& path) {

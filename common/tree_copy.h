@@ -12,7 +12,7 @@ struct TreeCopyOptions {
     kReflink,  // share file data with FICLONE (XFS reflink=1, btrfs); fails where unsupported
   };
   Data data = Data::kCopy;
-  unsigned threads = 0;  // worker threads; 0 = one per online CPU
+  unsigned threads = 0;  // threads that copy, the calling thread included; 0 = one per online CPU
 };
 
 struct TreeCopyStats {
@@ -29,7 +29,10 @@ struct TreeCopyStats {
 // (trusted.*, security.*, user.*; overlay whiteouts are 0/0 char devices and survive),
 // symlinks, hard links, device nodes, fifos and sparse holes. Never follows symlinks and
 // never crosses into another mount below `src`. Throws cowbench::Error naming the path that
-// failed; a partial copy is left for the caller to remove.
+// failed; a partial copy is left for the caller to remove. Errors: a non-empty dst or a mount
+// point below src (named) is kFailedPrecondition, dst inside src kInvalidInput, kReflink where
+// the file system cannot clone kUnsupported, anything else kFailure with the errno
+// ("copy /src/a to /dst/a: No space left on device"). The first error stops all threads.
 TreeCopyStats copy_tree(const std::string& src, const std::string& dst, const TreeCopyOptions& options = {});
 
 }  // namespace cowbench

@@ -2,6 +2,7 @@
 #include "ebpf/kernel_fs.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,8 +11,6 @@
 #include <cstring>
 #include <sstream>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "common/error.h"
 #include "common/fd.h"
@@ -87,8 +86,8 @@ Tracefs find_tracefs(bool mount) {
   }
   if (::mount("nodev", kTracefsHome, "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     int err = errno;
-    t.error = fmt::format("tracefs is not mounted and mounting it at {} failed: {}{}", kTracefsHome,
-                          std::strerror(err), err == EPERM ? " (needs root)" : "");
+    t.error = fmt::format("tracefs is not mounted and mounting it at {} failed: {}{}", kTracefsHome, std::strerror(err),
+                          err == EPERM ? " (needs root)" : "");
     return t;
   }
   t.path = kTracefsHome;
@@ -102,7 +101,7 @@ Lockdown read_lockdown() {
   int open_err = fd ? 0 : errno;
   Fd mnt;
   if (fd) {
-    l.how = kLockdownFile;
+    l.how = fmt::format("from {}", kLockdownFile);
   } else {
     bool securityfs_mounted = false;
     for (const auto& m : read_mounts()) securityfs_mounted = securityfs_mounted || m.type == "securityfs";
@@ -134,7 +133,7 @@ Lockdown read_lockdown() {
       }
       return l;
     }
-    l.how = "securityfs (not mounted; read through a detached mount)";
+    l.how = "from a detached securityfs mount; securityfs is not mounted";
   }
   char buf[256];
   ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);

@@ -22,7 +22,7 @@ Tracefs find_tracefs(bool mount);
 // The kernel lockdown mode.
 struct Lockdown {
   std::string mode;  // "none", "integrity", "confidentiality"; empty when it could not be read
-  std::string how;   // how it was read, or why it could not be
+  std::string how;   // "from <where>" when read; why it is "none" or could not be read otherwise
 };
 
 // Reads /sys/kernel/security/lockdown. When securityfs is not mounted, reads it through a

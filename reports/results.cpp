@@ -20,7 +20,11 @@ int64_t get_opt(const json& j, const char* key) {
   return it->get<int64_t>();
 }
 
-json q_json(const Quantiles& q) { return {{"p50", opt(q.p50)}, {"p90", opt(q.p90)}, {"p99", opt(q.p99)}, {"max", opt(q.max)}}; }
+json q_json(const Quantiles& q) {
+  json j{{"p50", opt(q.p50)}, {"p90", opt(q.p90)}, {"p99", opt(q.p99)}, {"max", opt(q.max)}};
+  if (!q.cdf.empty()) j["cdf"] = q.cdf;  // [[fraction, ns], ...]
+  return j;
+}
 Quantiles q_from(const json& j) {
   Quantiles q;
   if (!j.is_object()) return q;
@@ -28,6 +32,7 @@ Quantiles q_from(const json& j) {
   q.p90 = get_opt(j, "p90");
   q.p99 = get_opt(j, "p99");
   q.max = get_opt(j, "max");
+  if (j.contains("cdf")) q.cdf = j["cdf"].get<std::vector<std::pair<double, int64_t>>>();
   return q;
 }
 
@@ -53,6 +58,7 @@ Quantiles quantiles(std::vector<int64_t>& v) {
   q.p90 = at(0.90);
   q.p99 = at(0.99);
   q.max = v.back();
+  for (double f : kCdfFractions) q.cdf.emplace_back(f, f == 0 ? v.front() : at(f));
   return q;
 }
 
@@ -100,6 +106,7 @@ std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
     s.median_cpu_user_ns = median_of(col(&Run::cpu_user_ns));
     s.median_cpu_sys_ns = median_of(col(&Run::cpu_sys_ns));
     s.median_truth_copyups = median_of(col(&Run::truth_copyups));
+    s.median_truth_copyup_bytes = median_of(col(&Run::truth_copyup_bytes));
     out.push_back(s);
   }
   return out;
@@ -184,7 +191,8 @@ json to_json(const Results& r) {
                        {"median_page_cache_bytes", opt(s.median_page_cache_bytes)},
                        {"median_cpu_user_ns", opt(s.median_cpu_user_ns)},
                        {"median_cpu_sys_ns", opt(s.median_cpu_sys_ns)},
-                       {"median_truth_copyups", opt(s.median_truth_copyups)}});
+                       {"median_truth_copyups", opt(s.median_truth_copyups)},
+                       {"median_truth_copyup_bytes", opt(s.median_truth_copyup_bytes)}});
   return json{{"schema", kSchema},
               {"host", r.host},
               {"config", r.config},

@@ -14,7 +14,13 @@ inline constexpr const char* kSchema = "cowbench/v1";
 // Latency quantiles of a set of operations, in ns; all -1 when there were none.
 struct Quantiles {
   int64_t p50 = -1, p90 = -1, p99 = -1, max = -1;
+  // The distribution at fixed fractions (kCdfFractions): (fraction, ns) pairs, ascending; empty
+  // when there were no operations or the file predates it. Reports draw latency CDFs from it.
+  std::vector<std::pair<double, int64_t>> cdf;
 };
+// The fractions at which quantiles() samples the CDF: 0 (the minimum) to 1 (the maximum).
+inline constexpr double kCdfFractions[] = {0,    0.01, 0.05, 0.1,  0.2,  0.3,  0.4,   0.5, 0.6,
+                                           0.7,  0.8,  0.9,  0.95, 0.98, 0.99, 0.999, 1};
 // Quantiles by nearest rank; the input is sorted in place.
 Quantiles quantiles(std::vector<int64_t>& values);
 
@@ -57,6 +63,7 @@ struct SummaryRow {
   int64_t median_page_cache_bytes = -1;
   int64_t median_cpu_user_ns = -1, median_cpu_sys_ns = -1;
   int64_t median_truth_copyups = -1;
+  int64_t median_truth_copyup_bytes = -1;
 };
 
 std::vector<SummaryRow> summarize(const std::vector<Run>& runs);

@@ -23,6 +23,8 @@ inline constexpr const char* kDefaultWorkdir = "./cowbench-work";
 
 // The command groups; each lives in its own cmd_*.cpp.
 void add_host_commands(CLI::App& app, Commands& out);  // doctor, list backends, gc
+void add_image_commands(CLI::App& app, Commands& out);  // image synth, image inspect
 void add_run_commands(CLI::App& app, Commands& out);   // run, list workloads (after add_host_commands)
+void add_report_commands(CLI::App& app, Commands& out);  // report, compare
 
 }  // namespace cowbench

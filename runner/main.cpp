@@ -36,6 +36,8 @@ int run_cli(int argc, char** argv) {
 
   Commands commands;
   add_host_commands(app, commands);
+  add_image_commands(app, commands);
+  add_report_commands(app, commands);
   add_run_commands(app, commands);
 
   try {

@@ -9,6 +9,8 @@ packages=(
   nlohmann-json3-dev libarchive-dev libssl-dev
   xfsprogs btrfs-progs fuse3 fuse-overlayfs
   e2fsprogs util-linux attr acl kmod
+  umoci busybox-static libclang-rt-dev
+  python3-jsonschema chromium
 )
 
 missing=()

@@ -2,8 +2,11 @@
 #include "snapshotters/registry.h"
 
 #include "common/error.h"
+#include "snapshotters/btrfs/btrfs_snapshotter.h"
 #include "snapshotters/copy/copy_snapshotter.h"
+#include "snapshotters/fuse_overlayfs/fuse_overlayfs_snapshotter.h"
 #include "snapshotters/overlayfs/overlayfs_snapshotter.h"
+#include "snapshotters/reflink/reflink_snapshotter.h"
 
 namespace cowbench::snap {
 
@@ -33,6 +36,9 @@ std::vector<std::string> Registry::names() const {
 void register_builtin_backends(Registry& registry) {
   register_overlayfs(registry);
   register_copy(registry);
+  register_fuse_overlayfs(registry);
+  register_reflink(registry);
+  register_btrfs(registry);
 }
 
 const Registry& builtin_registry() {

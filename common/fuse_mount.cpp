@@ -1,0 +1,519 @@
+// Mounting fuse-overlayfs (see fuse_mount.h): /dev/fuse mounted here, the daemon run as an owned child.
+#include "common/fuse_mount.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <ranges>
+#include <thread>
+#include <vector>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/log.h"
+
+extern char** environ;
+
+namespace cowbench {
+namespace {
+
+using namespace std::chrono_literals;
+
+// How long the daemon may take to answer its first request (it scans every layer first:
+// seconds for 600 layers, a minute and a half for 5000 on the development machines).
+constexpr auto kServeTimeout = 300s;
+// How long a daemon gets to exit by itself once its mount is gone.
+constexpr auto kExitTimeout = 2s;
+// The daemon finds the FUSE connection here (argument "/dev/fd/3").
+constexpr int kDaemonFuseFd = 3;
+// fuse-overlayfs asks libfuse for "lazytime", which libfuse 3.14 does not know: noise.
+constexpr std::string_view kNoise = "unknown argument ignored: lazytime";
+constexpr std::string_view kIgnored = "unknown argument ignored: ";
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  for (auto part : std::views::split(s, sep)) out.emplace_back(part.begin(), part.end());
+  return out;
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (const auto& p : parts) {
+    if (!out.empty()) out += sep;
+    out += p;
+  }
+  return out;
+}
+
+bool executable_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
+// True when the daemon must not share this process's mount namespace: the process is the
+// init of a pid namespace (a container being set up, which will pivot_root), or it is not
+// in host pid 1's mount namespace (when /proc lets us compare; often it does not).
+bool daemon_needs_own_namespace() {
+  if (getpid() == 1) return true;
+  struct stat self {}, init {};
+  if (::stat("/proc/self/ns/mnt", &self) != 0 || ::stat("/proc/1/ns/mnt", &init) != 0) return false;
+  return self.st_ino != init.st_ino || self.st_dev != init.st_dev;
+}
+
+// The longest directory that holds every path (all absolute), or "" when that is only "/".
+std::string common_dir(const std::vector<std::string>& paths) {
+  std::string common;  // with a trailing '/'
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const std::string& p = paths[i];
+    if (!p.starts_with('/')) return "";
+    std::string parent = p.substr(0, p.rfind('/') + 1);
+    if (i == 0) {
+      common = parent;
+      continue;
+    }
+    size_t n = 0;
+    while (n < common.size() && n < parent.size() && common[n] == parent[n]) ++n;
+    common.resize(common.rfind('/', n - 1) + 1);  // back to a whole component
+  }
+  if (common.size() <= 1) return "";
+  common.pop_back();
+  return common;
+}
+
+// What a fuse-overlayfs Mount asks for, split into mount flags and the daemon's options.
+struct DaemonArgs {
+  unsigned long flags = MS_NODEV | MS_NOATIME;  // what fuse-overlayfs itself asks the kernel for
+  std::vector<std::string> options;             // -o, in order, layer paths relative to cwd
+  std::string cwd = "/";
+};
+
+DaemonArgs daemon_args(const Mount& m, const std::string& target) {
+  DaemonArgs a;
+  std::vector<std::string> lowers;
+  std::string upper, work;
+  std::vector<std::string> rest;
+  for (const auto& opt : m.options) {
+    if (opt.find(',') != std::string::npos)
+      fail(Errc::kInvalidInput, "mount fuse-overlayfs on {}: option '{}' holds a comma", target, opt);
+    if (opt == "ro") {
+      a.flags |= MS_RDONLY;
+    } else if (opt == "nosuid") {
+      a.flags |= MS_NOSUID;
+    } else if (opt == "noexec") {
+      a.flags |= MS_NOEXEC;
+    } else if (opt.starts_with("lowerdir=")) {
+      lowers = split(opt.substr(9), ':');
+    } else if (opt.starts_with("upperdir=")) {
+      upper = opt.substr(9);
+    } else if (opt.starts_with("workdir=")) {
+      work = opt.substr(8);
+    } else if (opt != "rw") {
+      rest.push_back(opt);
+    }
+  }
+  if (lowers.empty() || lowers.front().empty())
+    fail(Errc::kInvalidInput, "mount fuse-overlayfs on {}: no lowerdir in '{}'", target, to_string(m));
+
+  // Layers relative to their common directory: the one -o argument stays far below the
+  // kernel's 128 KiB limit on an argument even with thousands of layers. Relative paths
+  // (from this process's cwd) become absolute first.
+  char here[PATH_MAX];
+  if (!getcwd(here, sizeof here)) fail_sys("mount fuse-overlayfs on {}: getcwd", target);
+  auto absolute = [&](std::string& p) {
+    if (!p.empty() && !p.starts_with('/')) p = path_join(here, p);
+  };
+  for (auto& l : lowers) absolute(l);
+  absolute(upper);
+  absolute(work);
+  std::vector<std::string> all = lowers;
+  if (!upper.empty()) all.push_back(upper);
+  if (!work.empty()) all.push_back(work);
+  std::string base = common_dir(all);
+  auto rel = [&](const std::string& p) { return base.empty() ? p : p.substr(base.size() + 1); };
+  if (!base.empty()) a.cwd = base;
+  std::vector<std::string> rel_lowers;
+  for (const auto& l : lowers) rel_lowers.push_back(rel(l));
+  a.options.push_back("lowerdir=" + join(rel_lowers, ":"));
+  if (!upper.empty()) a.options.push_back("upperdir=" + rel(upper));
+  if (!work.empty()) a.options.push_back("workdir=" + rel(work));
+  a.options.insert(a.options.end(), rest.begin(), rest.end());
+  return a;
+}
+
+// One fuse-overlayfs process this process started: killed and reaped by the destructor
+// while it still runs (only in the process that started it, never in a forked copy).
+class FuseDaemon {
+ public:
+  FuseDaemon(pid_t pid, Fd pidfd, Fd log, std::string binary, std::string target)
+      : pid_(pid), owner_(getpid()), pidfd_(std::move(pidfd)), log_(std::move(log)), binary_(std::move(binary)),
+        target_(std::move(target)) {}
+  FuseDaemon(const FuseDaemon&) = delete;
+  FuseDaemon& operator=(const FuseDaemon&) = delete;
+  ~FuseDaemon() { stop(); }
+
+  pid_t pid() const noexcept { return pid_; }
+  bool owned() const noexcept { return owner_ == getpid(); }
+  const std::string& target() const noexcept { return target_; }
+  uint64_t mnt_id = 0;  // the mount it serves, once up
+
+  // Reaps the daemon if it has ended; true when it has.
+  bool ended() noexcept {
+    if (reaped_) return true;
+    siginfo_t info{};
+    if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED | WNOHANG) != 0) {
+      if (errno != ECHILD) return false;
+      reaped_ = true;  // someone else reaped it (a waitpid(-1) elsewhere)
+      code_ = -1;
+      return true;
+    }
+    if (info.si_pid == 0) return false;
+    reaped_ = true;
+    code_ = info.si_code;
+    status_ = info.si_status;
+    return true;
+  }
+
+  // Waits up to `timeout` for the daemon to end by itself; true when it did.
+  bool wait_end(std::chrono::milliseconds timeout) noexcept {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!ended()) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{pidfd_.get(), POLLIN, 0};
+      poll(&p, 1, static_cast<int>(left.count()));
+    }
+    return true;
+  }
+
+  // Kills the daemon if it still runs and reaps it.
+  void stop() noexcept {
+    if (!pidfd_ || !owned() || ended()) return;
+    syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    siginfo_t info{};
+    while (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED) != 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    code_ = info.si_code;
+    status_ = info.si_status;
+  }
+
+  int pidfd() const noexcept { return pidfd_.get(); }
+
+  // "fuse-overlayfs (pid 12, /usr/bin/fuse-overlayfs)".
+  std::string name() const { return fmt::format("fuse-overlayfs (pid {}, {})", pid_, binary_); }
+
+  // "exited with status 1", "was killed by signal 9 (Killed)"; call after ended().
+  std::string how_it_ended() const {
+    if (code_ == CLD_EXITED) return fmt::format("exited with status {}", status_);
+    if (code_ == -1) return "has ended (reaped elsewhere)";
+    return fmt::format("was killed by signal {} ({})", status_, strsignal(status_));
+  }
+
+  // What the daemon wrote to stderr, noise removed, as "line; line" (the last 2 KiB).
+  std::string log() const {
+    std::string text;
+    char buf[65536];
+    struct stat st {};
+    off_t from = fstat(log_.get(), &st) == 0 && st.st_size > off_t{sizeof buf} ? st.st_size - off_t{sizeof buf} : 0;
+    ssize_t n = pread(log_.get(), buf, sizeof buf, from);
+    if (n > 0) text.assign(buf, static_cast<size_t>(n));
+    std::vector<std::string> lines;
+    for (auto& l : split(text, '\n'))
+      if (!l.empty() && l != kNoise) lines.push_back(l);
+    std::string out = join(lines, "; ");
+    if (out.size() > 2048) out = "..." + out.substr(out.size() - 2048);
+    return out;
+  }
+
+ private:
+  pid_t pid_;
+  pid_t owner_;
+  Fd pidfd_;
+  Fd log_;
+  std::string binary_;
+  std::string target_;
+  bool reaped_ = false;
+  int code_ = 0;
+  int status_ = 0;
+};
+
+// The daemons of this process, by mount. Never destroyed: a mount left up at exit keeps
+// its daemon (cowbench gc unmounts it, which ends the daemon).
+struct Daemons {
+  std::mutex mu;
+  std::vector<std::unique_ptr<FuseDaemon>> list;
+};
+
+Daemons& daemons() {
+  static Daemons* d = [] {
+    auto* r = new Daemons;
+    // A fork while another thread holds the lock must not leave the child's copy locked.
+    pthread_atfork([] { daemons().mu.lock(); }, [] { daemons().mu.unlock(); }, [] { daemons().mu.unlock(); });
+    return r;
+  }();
+  return *d;
+}
+
+// The id of the mount at `path` (the mount it is on), without asking a FUSE daemon; 0 if unknown.
+uint64_t mount_id_of(const std::string& path) {
+  struct statx stx {};
+  if (statx(AT_FDCWD, path.c_str(), AT_STATX_DONT_SYNC | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) != 0) return 0;
+  return (stx.stx_mask & STATX_MNT_ID) ? stx.stx_mnt_id : 0;
+}
+
+// Builds the daemon's argv and runs it. The child only makes system calls (the parent may
+// have threads): signal mask cleared, own session (a Ctrl-C on the terminal is for the
+// benchmark, which then unmounts), own mount namespace when asked, stdio and the FUSE fd
+// in place, every other fd closed at exec, cwd, exec. Errors come back through a pipe.
+std::unique_ptr<FuseDaemon> spawn_daemon(const std::string& binary, const DaemonArgs& args, const Fd& fuse,
+                                         const std::string& target, bool own_namespace, Fd* exec_status) {
+  std::string opts = join(args.options, ",");
+  std::string fd_path = fmt::format("/dev/fd/{}", kDaemonFuseFd);
+  std::vector<const char*> argv{binary.c_str(), "-f", "-o", opts.c_str(), fd_path.c_str(), nullptr};
+
+  Fd log(memfd_create("fuse-overlayfs-stderr", MFD_CLOEXEC));
+  if (!log) fail_sys("memfd_create");
+  Fd null(open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null) fail_sys("open /dev/null");
+  int status[2];
+  if (pipe2(status, O_CLOEXEC) != 0) fail_sys("pipe");
+  Fd status_r(status[0]), status_w(status[1]);
+
+  pid_t pid = fork();
+  if (pid < 0) fail_sys("fork fuse-overlayfs");
+  if (pid == 0) {
+    int report = status_w.get();
+    auto die = [&](int step) {
+      int msg[2] = {step, errno};
+      (void)!::write(report, msg, sizeof msg);
+      _exit(127);
+    };
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    setsid();
+    if (own_namespace) {
+      if (unshare(CLONE_NEWNS) != 0) die(1);
+      // Unmounts on the host reach a slave; the copy of our own mount would keep it alive.
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr);
+      umount2(target.c_str(), MNT_DETACH);
+    }
+    // Out of the way of 0-3 first, then into place.
+    int f = fcntl(fuse.get(), F_DUPFD, 10), e = fcntl(log.get(), F_DUPFD, 10), n = fcntl(null.get(), F_DUPFD, 10);
+    int r = fcntl(report, F_DUPFD_CLOEXEC, 10);
+    if (f < 0 || e < 0 || n < 0 || r < 0) die(2);
+    report = r;
+    if (dup2(n, 0) < 0 || dup2(n, 1) < 0 || dup2(e, 2) < 0 || dup2(f, kDaemonFuseFd) < 0) die(2);
+    close_range(kDaemonFuseFd + 1, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (chdir(args.cwd.c_str()) != 0) die(3);
+    execve(binary.c_str(), const_cast<char* const*>(argv.data()), environ);
+    die(4);
+  }
+  Fd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd) {
+    int err = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    fail_errno(err, "pidfd_open fuse-overlayfs");
+  }
+  *exec_status = std::move(status_r);
+  return std::make_unique<FuseDaemon>(pid, std::move(pidfd), std::move(log), binary, target);
+}
+
+// Reads the child's report from before exec: "" when exec succeeded, else what failed.
+std::string exec_failure(Fd& status) {
+  int msg[2] = {0, 0};
+  ssize_t n;
+  while ((n = ::read(status.get(), msg, sizeof msg)) < 0 && errno == EINTR) {
+  }
+  if (n != static_cast<ssize_t>(sizeof msg)) return "";
+  static const char* const kSteps[] = {"", "unshare(CLONE_NEWNS)", "dup2", "chdir", "exec"};
+  return fmt::format("{}: {}", kSteps[std::clamp(msg[0], 0, 4)], std::strerror(msg[1]));
+}
+
+// Blocks until the daemon answers a request on `target` (the first one waits for its
+// FUSE_INIT reply); returns 0 or the errno of the failed request (ENOTCONN when the daemon
+// died first). A watchdog kills a daemon that has not answered after kServeTimeout.
+int wait_serving(FuseDaemon& d, const std::string& target, bool* timed_out) {
+  Fd cancel(eventfd(0, EFD_CLOEXEC));
+  if (!cancel) fail_sys("eventfd");
+  std::thread watchdog([&] {
+    pollfd fds[2] = {{d.pidfd(), POLLIN, 0}, {cancel.get(), POLLIN, 0}};
+    int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(kServeTimeout).count());
+    int n;
+    while ((n = poll(fds, 2, ms)) < 0 && errno == EINTR) {
+    }
+    if (n == 0) {
+      *timed_out = true;
+      syscall(SYS_pidfd_send_signal, d.pidfd(), SIGKILL, nullptr, 0);
+    }
+  });
+  Fd root(open(target.c_str(), O_RDONLY | O_CLOEXEC));
+  int err = root ? 0 : errno;
+  uint64_t one = 1;
+  (void)!::write(cancel.get(), &one, sizeof one);
+  watchdog.join();
+  return err;
+}
+
+// Options that fuse-overlayfs reported it ignores (it goes on without them).
+std::vector<std::string> ignored_options(const std::string& log) {
+  std::vector<std::string> out;
+  for (const auto& l : split(log, ';')) {
+    std::string line = l.starts_with(' ') ? l.substr(1) : l;
+    if (line.starts_with(kIgnored)) out.push_back(line.substr(kIgnored.size()));
+  }
+  return out;
+}
+
+// Reaps every daemon (of this process) whose mount is gone; those on `target` (if given)
+// get kExitTimeout to end by themselves first. The lock is not held while waiting.
+void release(const std::string* target) {
+  std::vector<std::unique_ptr<FuseDaemon>> done;
+  {
+    Daemons& ds = daemons();
+    std::lock_guard lock(ds.mu);
+    for (auto it = ds.list.begin(); it != ds.list.end();) {
+      FuseDaemon& d = **it;
+      bool mounted = d.mnt_id != 0 && mount_id_of(d.target()) == d.mnt_id;
+      if (!d.owned() || mounted || (!(target && d.target() == *target) && !d.ended())) {
+        ++it;
+        continue;
+      }
+      done.push_back(std::move(*it));
+      it = ds.list.erase(it);
+    }
+  }
+  for (auto& d : done)
+    if (!d->wait_end(kExitTimeout)) log::warn("{} still ran after {} was unmounted; killing it", d->name(), d->target());
+  // The destructors kill what still runs and reap it.
+}
+
+}  // namespace
+
+std::string fuse_overlayfs_binary() {
+  if (const char* env = getenv(kFuseOverlayfsEnv); env && *env) {
+    std::string p = env;
+    if (!executable_file(p))
+      fail(Errc::kUnsupported, "fuse-overlayfs not found: {}={} is not an executable file{}", kFuseOverlayfsEnv, p,
+           access(p.c_str(), F_OK) == 0 ? "" : " (no such file)");
+    return p;
+  }
+  const char* path = getenv("PATH");
+  for (const auto& dir : split(path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ':')) {
+    std::string p = path_join(dir.empty() ? "." : dir, "fuse-overlayfs");
+    if (executable_file(p)) return p;
+  }
+  fail(Errc::kUnsupported, "fuse-overlayfs not installed (apt-get install fuse-overlayfs)");
+}
+
+Fd open_fuse_device() {
+  Fd fd(open("/dev/fuse", O_RDWR | O_CLOEXEC));
+  if (!fd) {
+    int err = errno;
+    throw Error(Errc::kUnsupported,
+                fmt::format("/dev/fuse: {}{}", std::strerror(err), err == ENOENT ? " (modprobe fuse)" : ""), err);
+  }
+  return fd;
+}
+
+void mount_fuse_overlayfs(const Mount& m, const std::string& target) {
+  DaemonArgs args = daemon_args(m, target);
+  std::string binary = fuse_overlayfs_binary();
+  release(nullptr);  // reap the daemons of mounts detached elsewhere
+
+  // The mount, made here in this process's namespace; the daemon only gets the fd.
+  Fd fuse = open_fuse_device();
+  struct stat st {};
+  if (::stat(target.c_str(), &st) != 0) fail_sys("mount fuse-overlayfs on {}", target);
+  std::string data = fmt::format("fd={},rootmode={:o},user_id={},group_id={},default_permissions,allow_other", fuse.get(),
+                                 st.st_mode & S_IFMT, getuid(), getgid());
+  if (::mount("fuse-overlayfs", target.c_str(), "fuse.fuse-overlayfs", args.flags, data.c_str()) != 0) {
+    int err = errno;
+    if (err == ENODEV) fail(Errc::kUnsupported, "mount fuse-overlayfs on {}: the kernel has no FUSE", target);
+    fail_errno(err, "mount fuse-overlayfs on {}", target);
+  }
+  try {
+    Fd exec_status;
+    auto daemon = spawn_daemon(binary, args, fuse, target, daemon_needs_own_namespace(), &exec_status);
+    // Only the daemon may hold the connection now: when it dies, the kernel must end it.
+    fuse.reset();
+    if (std::string why = exec_failure(exec_status); !why.empty())
+      fail(Errc::kFailure, "mount fuse-overlayfs on {}: cannot start {}: {}", target, binary, why);
+    bool timed_out = false;
+    int err = wait_serving(*daemon, target, &timed_out);
+    if (err != 0) {
+      umount2(target.c_str(), MNT_DETACH);
+      std::string how = timed_out ? fmt::format("did not answer within {} s and was killed", kServeTimeout.count())
+                                  : (daemon->wait_end(kExitTimeout) ? daemon->how_it_ended() : "stopped answering");
+      std::string log = daemon->log();
+      throw Error(Errc::kFailure,
+                  fmt::format("mount fuse-overlayfs on {}: {} {} ({}){}", target, daemon->name(), how, std::strerror(err),
+                              log.empty() ? "" : ": " + log),
+                  err);
+    }
+    if (auto ignored = ignored_options(daemon->log()); !ignored.empty())
+      fail(Errc::kInvalidInput, "mount fuse-overlayfs on {}: {} does not know the option(s) {}", target, binary,
+           join(ignored, ", "));
+    daemon->mnt_id = mount_id_of(target);
+    std::lock_guard lock(daemons().mu);
+    daemons().list.push_back(std::move(daemon));
+  } catch (...) {
+    umount2(target.c_str(), MNT_DETACH);
+    throw;
+  }
+}
+
+void release_fuse_daemons(const std::string& target) noexcept {
+  try {
+    release(&target);
+  } catch (const std::exception& e) {
+    log::warn("releasing the fuse-overlayfs daemons of {}: {}", target, e.what());
+  }
+}
+
+std::optional<std::string> fuse_mount_failure(const std::string& target) {
+  // A request on the mount: fails with ENOTCONN (or ECONNABORTED, when it was under way)
+  // once the daemon is gone.
+  Fd root(open(target.c_str(), O_RDONLY | O_CLOEXEC));
+  int err = root ? 0 : errno;
+  bool dead = err == ENOTCONN || err == ECONNABORTED;
+  uint64_t id = mount_id_of(target);
+  Daemons& ds = daemons();
+  std::lock_guard lock(ds.mu);
+  for (const auto& d : ds.list) {
+    if (!d->owned() || (d->mnt_id != id && d->target() != target)) continue;
+    if (!dead && !d->ended()) return std::nullopt;
+    // The connection dies while the process exits: give it a moment to become a status.
+    std::string how = d->wait_end(kExitTimeout) ? d->how_it_ended() : "still runs, but its connection was aborted";
+    std::string log = d->log();
+    return fmt::format("the FUSE mount on {} is dead: its daemon {} {}; every operation on it fails with ENOTCONN{}",
+                       target, d->name(), how, log.empty() ? "" : "; its stderr: " + log);
+  }
+  if (dead) return fmt::format("the FUSE mount on {} is dead: its daemon is gone ({})", target, std::strerror(err));
+  return std::nullopt;
+}
+
+void check_fuse_mount(const std::string& target) {
+  if (auto why = fuse_mount_failure(target)) throw Error(Errc::kFailure, *why, ENOTCONN);
+}
+
+}  // namespace cowbench

@@ -1,0 +1,151 @@
+// Imports an image into a snapshotter (see import.h).
+#include "images/import.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/mount.h"
+
+namespace cowbench::img {
+namespace {
+
+constexpr const char* kKeyPrefix = "cowbench-import-";
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::optional<snap::Info> stat_if_exists(snap::Snapshotter& sn, const std::string& key) {
+  try {
+    return sn.stat(key);
+  } catch (const Error& e) {
+    if (e.code() == Errc::kNotFound) return std::nullopt;
+    throw;
+  }
+}
+
+// Removes active snapshots of imports whose process is gone.
+void remove_stale_imports(snap::Snapshotter& sn) {
+  std::vector<std::string> stale;
+  sn.walk([&](const snap::Info& i) {
+    if (i.kind == snap::Kind::kCommitted || !i.name.starts_with(kKeyPrefix)) return;
+    pid_t pid = static_cast<pid_t>(std::strtol(i.name.c_str() + std::strlen(kKeyPrefix), nullptr, 10));
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(i.name);
+  });
+  for (const auto& k : stale) {
+    log::info("removing {} left by a killed import", k);
+    sn.remove(k);
+  }
+}
+
+// Removes the active snapshot unless released (after a successful commit).
+class ActiveGuard {
+ public:
+  ActiveGuard(snap::Snapshotter& sn, std::string key) : sn_(sn), key_(std::move(key)) {}
+  ActiveGuard(const ActiveGuard&) = delete;
+  ActiveGuard& operator=(const ActiveGuard&) = delete;
+  ~ActiveGuard() {
+    if (key_.empty()) return;
+    try {
+      sn_.remove(key_);
+    } catch (const std::exception& e) {
+      log::warn("could not remove the failed import's snapshot {}: {}", key_, e.what());
+    }
+  }
+  void release() noexcept { key_.clear(); }
+
+ private:
+  snap::Snapshotter& sn_;
+  std::string key_;
+};
+
+}  // namespace
+
+ImportResult import_image(const Image& image, snap::Snapshotter& sn, const ImportOptions& options) {
+  int64_t start = now_ns();
+  ImportResult out;
+  remove_stale_imports(sn);
+  if (options.fresh) {
+    for (size_t i = image.layers.size(); i-- > 0;) {
+      const std::string& chain = image.layers[i].chain_id;
+      if (!stat_if_exists(sn, chain)) continue;
+      try {
+        sn.remove(chain);
+      } catch (const Error& e) {
+        if (e.code() != Errc::kFailedPrecondition) throw;
+        fail(Errc::kFailedPrecondition,
+             "--fresh: cannot remove the cached layer {} of {}: {} (remove the containers or images on it first)", chain,
+             image.ref.text, e.what());
+      }
+    }
+  }
+
+  std::string parent;
+  for (size_t i = 0; i < image.layers.size(); ++i) {
+    const LayerInfo& l = image.layers[i];
+    LayerImport li;
+    li.digest = l.blob.digest;
+    li.diff_id = l.diff_id;
+    li.chain_id = l.chain_id;
+    if (auto info = stat_if_exists(sn, l.chain_id)) {
+      if (info->kind != snap::Kind::kCommitted || info->parent != parent)
+        fail(Errc::kFailedPrecondition, "{}: snapshot {} exists but is not the committed layer {} on '{}' ({} on '{}')",
+             sn.backend(), l.chain_id, i + 1, parent, snap::kind_name(info->kind), info->parent);
+      li.reused = true;
+      parent = l.chain_id;
+      out.layers.push_back(std::move(li));
+      continue;
+    }
+
+    std::string key = fmt::format("{}{}-{}", kKeyPrefix, getpid(), l.chain_id.substr(7, 16));
+    snap::Labels labels = {{"cowbench.image.diff-id", l.diff_id},
+                           {"cowbench.image.layer", l.blob.digest.empty() ? l.source : l.blob.digest}};
+    int64_t t0 = now_ns();
+    auto mounts = sn.prepare(key, parent, labels);
+    ActiveGuard guard(sn, key);
+    int64_t t1 = now_ns();
+    {
+      TempDir target(options.scratch_dir, "import");
+      ScopedMount mounted(mounts, target.path());
+      int64_t t2 = now_ns();
+      auto reader = image.read_layer(i, options.limits);
+      li.stats = apply_layer(*reader, target.path(), options.apply);
+      int64_t t3 = now_ns();
+      mounted.close();
+      int64_t t4 = now_ns();
+      li.mount_ns = t2 - t1;
+      li.apply_ns = t3 - t2;
+      li.unmount_ns = t4 - t3;
+    }
+    int64_t t5 = now_ns();
+    try {
+      sn.commit(l.chain_id, key, labels);
+    } catch (const Error& e) {
+      // Another import committed the same layer meanwhile: its content is the same.
+      auto info = e.code() == Errc::kAlreadyExists ? stat_if_exists(sn, l.chain_id) : std::nullopt;
+      if (!info || info->kind != snap::Kind::kCommitted) throw;
+      li.reused = true;
+    }
+    if (!li.reused) guard.release();
+    li.prepare_ns = t1 - t0;
+    li.commit_ns = now_ns() - t5;
+    out.uncompressed_bytes += li.stats.digests.uncompressed_size;
+    log::info("{}: layer {}/{} {} applied in {:.3f}s ({} entries, {} MB)", sn.backend(), i + 1, image.layers.size(),
+              l.chain_id.substr(0, 19), li.apply_ns / 1e9, li.stats.entries, li.stats.digests.uncompressed_size >> 20);
+    parent = l.chain_id;
+    out.layers.push_back(std::move(li));
+  }
+  out.top = parent;
+  out.reused = !out.layers.empty();
+  for (const auto& l : out.layers) out.reused = out.reused && l.reused;
+  out.total_ns = now_ns() - start;
+  return out;
+}
+
+}  // namespace cowbench::img

@@ -1,0 +1,73 @@
+// The CSV form of the results (see csv.h).
+#include "reports/csv.h"
+
+#include <map>
+#include <set>
+#include <vector>
+
+#include "reports/metrics.h"
+
+namespace cowbench::rep {
+namespace {
+
+using nlohmann::json;
+
+std::string quote(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// Scalars of `j` under dotted paths; arrays are left to the JSON.
+void flatten(const json& j, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) flatten(v, prefix + "." + k, out);
+  } else if (j.is_string()) {
+    out[prefix] = j.get<std::string>();
+  } else if (j.is_number() || j.is_boolean()) {
+    out[prefix] = j.dump();
+  }
+}
+
+void line(std::string& out, const std::vector<std::string>& cells) {
+  for (size_t i = 0; i < cells.size(); ++i) out += (i ? "," : "") + quote(cells[i]);
+  out += "\n";
+}
+
+}  // namespace
+
+std::string render_csv(const Results& r) {
+  std::vector<std::map<std::string, std::string>> extras;
+  std::set<std::string> extra_cols;
+  for (const auto& run : r.runs) {
+    std::map<std::string, std::string> e;
+    flatten(run.extra, "extra", e);
+    for (const auto& [k, v] : e) extra_cols.insert(k);
+    extras.push_back(std::move(e));
+  }
+  std::vector<std::string> header{"backend", "workload", "repeat", "cache", "status", "error", "exit_code"};
+  for (const auto& m : run_metrics()) header.push_back(m.key);
+  header.insert(header.end(), {"digest", "stderr_tail"});
+  header.insert(header.end(), extra_cols.begin(), extra_cols.end());
+  std::string out;
+  line(out, header);
+  for (size_t i = 0; i < r.runs.size(); ++i) {
+    const Run& run = r.runs[i];
+    std::vector<std::string> cells{run.backend, run.workload, std::to_string(run.repeat), run.cache,
+                                   run.status,  run.error,    std::to_string(run.exit_code)};
+    for (const auto& m : run_metrics()) {
+      int64_t v = m.get(run);
+      cells.push_back(v < 0 ? "" : std::to_string(v));
+    }
+    cells.insert(cells.end(), {run.digest, run.stderr_tail});
+    for (const auto& c : extra_cols) {
+      auto it = extras[i].find(c);
+      cells.push_back(it == extras[i].end() ? "" : it->second);
+    }
+    line(out, cells);
+  }
+  return out;
+}
+
+}  // namespace cowbench::rep

@@ -1,0 +1,73 @@
+// The measured figures of a run as one table (see metrics.h).
+#include "reports/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace cowbench::rep {
+
+const std::vector<Metric>& run_metrics() {
+  static const std::vector<Metric> metrics{
+      {"wall_ns", "wall time", Unit::kNs, [](const Run& r) { return r.wall_ns; }, true},
+      {"setup_ns", "setup time", Unit::kNs, [](const Run& r) { return r.setup_ns; }, true},
+      {"ops.count", "operations", Unit::kCount, [](const Run& r) { return r.ops_count; }, false},
+      {"ops.latency_ns.p50", "op latency p50", Unit::kNs, [](const Run& r) { return r.op_latency.p50; }, true},
+      {"ops.latency_ns.p90", "op latency p90", Unit::kNs, [](const Run& r) { return r.op_latency.p90; }, false},
+      {"ops.latency_ns.p99", "op latency p99", Unit::kNs, [](const Run& r) { return r.op_latency.p99; }, true},
+      {"ops.latency_ns.max", "op latency max", Unit::kNs, [](const Run& r) { return r.op_latency.max; }, false},
+      {"copyup.events", "copy-up events", Unit::kCount, [](const Run& r) { return r.copyup_events; }, true},
+      {"copyup.bytes", "copy-up bytes", Unit::kBytes, [](const Run& r) { return r.copyup_bytes; }, true},
+      {"copyup.latency_ns.p50", "copy-up latency p50", Unit::kNs, [](const Run& r) { return r.copyup_latency.p50; }, false},
+      {"copyup.latency_ns.p90", "copy-up latency p90", Unit::kNs, [](const Run& r) { return r.copyup_latency.p90; }, false},
+      {"copyup.latency_ns.p99", "copy-up latency p99", Unit::kNs, [](const Run& r) { return r.copyup_latency.p99; }, false},
+      {"copyup.latency_ns.max", "copy-up latency max", Unit::kNs, [](const Run& r) { return r.copyup_latency.max; }, false},
+      {"cow.extents", "CoW extents", Unit::kCount, [](const Run& r) { return r.cow_extents; }, false},
+      {"cow.bytes", "CoW bytes", Unit::kBytes, [](const Run& r) { return r.cow_bytes; }, true},
+      {"disk.upper_bytes", "writable layer", Unit::kBytes, [](const Run& r) { return r.upper_bytes; }, true},
+      {"disk.shared_bytes", "shared bytes", Unit::kBytes, [](const Run& r) { return r.shared_bytes; }, false},
+      {"disk.exclusive_bytes", "exclusive bytes", Unit::kBytes, [](const Run& r) { return r.exclusive_bytes; }, true},
+      {"memory.page_cache_bytes", "page cache", Unit::kBytes, [](const Run& r) { return r.page_cache_bytes; }, true},
+      {"cpu.user_ns", "CPU user", Unit::kNs, [](const Run& r) { return r.cpu_user_ns; }, true},
+      {"cpu.sys_ns", "CPU system", Unit::kNs, [](const Run& r) { return r.cpu_sys_ns; }, true},
+      {"ground_truth.copyups", "copy-ups (ground truth)", Unit::kCount, [](const Run& r) { return r.truth_copyups; }, true},
+      {"ground_truth.copyup_bytes", "copy-up bytes (ground truth)", Unit::kBytes,
+       [](const Run& r) { return r.truth_copyup_bytes; }, true},
+  };
+  return metrics;
+}
+
+std::vector<double> measured(const std::vector<const Run*>& runs, const Metric& m) {
+  std::vector<double> out;
+  for (const Run* r : runs) {
+    int64_t v = m.get(*r);
+    if (v >= 0) out.push_back(static_cast<double>(v));
+  }
+  return out;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::optional<std::pair<std::string, int>> scale_out_point(const Run& r) {
+  auto slash = r.workload.rfind('/');
+  auto it = r.extra.find("containers");
+  if (slash == std::string::npos || it == r.extra.end() || !it->is_number_integer()) return std::nullopt;
+  return std::make_pair(r.workload.substr(0, slash), it->get<int>());
+}
+
+Sourced copyup_events(const SummaryRow& s) {
+  if (s.median_copyup_events >= 0) return {s.median_copyup_events, false};
+  return {s.median_truth_copyups, s.median_truth_copyups >= 0};
+}
+
+Sourced copyup_bytes(const SummaryRow& s) {
+  if (s.median_copyup_bytes >= 0) return {s.median_copyup_bytes, false};
+  return {s.median_truth_copyup_bytes, s.median_truth_copyup_bytes >= 0};
+}
+
+}  // namespace cowbench::rep

@@ -1,0 +1,45 @@
+// The measured figures of a run as one table (JSON path, label, unit, accessor), shared by the CSV writer, compare and the reports.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reports/results.h"
+#include "reports/units.h"
+
+namespace cowbench::rep {
+
+// One figure of a Run. Adding a field to Run means adding one row to run_metrics(): the CSV
+// gains a column and compare a row.
+struct Metric {
+  const char* key;    // the JSON path inside a run, e.g. "copyup.bytes"
+  const char* label;  // for people, e.g. "copy-up bytes"
+  Unit unit;
+  int64_t (*get)(const Run&);  // -1 = not measured
+  bool compared;               // one of the metrics `cowbench compare` tests
+};
+
+// Every numeric figure of a run, in the order of results.json.
+const std::vector<Metric>& run_metrics();
+
+// The measured (>= 0) values of `m` over `runs`, in order.
+std::vector<double> measured(const std::vector<const Run*>& runs, const Metric& m);
+// The median of `v` (NaN when empty); `v` is taken by value and sorted.
+double median(std::vector<double> v);
+
+// Scale-out runs are named "<family>/<containers>" and carry extra.containers; this gives
+// (family, containers) for them and nullopt for every other run.
+std::optional<std::pair<std::string, int>> scale_out_point(const Run& r);
+
+// A copy-up figure and where it came from: the tracer, or (tracing off) the ground truth read
+// from the writable layer afterwards.
+struct Sourced {
+  int64_t value = -1;  // -1: neither was measured
+  bool ground_truth = false;
+};
+Sourced copyup_events(const SummaryRow& s);
+Sourced copyup_bytes(const SummaryRow& s);
+
+}  // namespace cowbench::rep

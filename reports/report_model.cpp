@@ -1,0 +1,367 @@
+// What the Markdown and HTML reports say (see report_model.h).
+#include "reports/report_model.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "reports/metrics.h"
+#include "reports/units.h"
+
+namespace cowbench::rep {
+namespace {
+
+using nlohmann::json;
+
+constexpr double kNoisyCv = 0.10;         // wall-time variation worth a warning
+constexpr double kAmplification = 2.0;    // copy-up bytes / bytes written worth a finding
+
+void add_once(std::vector<std::string>& v, const std::string& s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+}
+
+// The values of `key` in a list of (key, values) kept in first-seen order; added when missing.
+template <typename K, typename V>
+V& bucket(std::vector<std::pair<K, V>>& list, const K& key) {
+  auto it = std::find_if(list.begin(), list.end(), [&](const auto& x) { return x.first == key; });
+  if (it == list.end()) it = list.insert(list.end(), {key, V{}});
+  return it->second;
+}
+
+// A scalar of a JSON object as text ("" when absent or not a scalar).
+std::string scalar(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null() || it->is_structured()) return "";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+std::string cell(int64_t v, Unit u) { return v < 0 ? "—" : format_value(u, static_cast<double>(v)); }
+std::string cell(const Sourced& s, Unit u) { return cell(s.value, u) + (s.ground_truth ? " †" : ""); }
+
+// "a", "a and b", "a, b and c".
+std::string join_words(const std::vector<std::string>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i == 0 ? "" : i + 1 == v.size() ? " and " : ", ") + v[i];
+  return out;
+}
+
+// The median of a numeric extra field over runs (NaN when no run has it).
+double extra_median(const std::vector<const Run*>& runs, const char* key) {
+  std::vector<double> v;
+  for (const Run* r : runs) {
+    auto it = r->extra.find(key);
+    if (it != r->extra.end() && it->is_number()) v.push_back(it->get<double>());
+  }
+  return median(v);
+}
+
+// Least-squares slope of y over x (NaN with fewer than two distinct x).
+double slope(const std::vector<std::pair<double, double>>& pts) {
+  if (pts.size() < 2) return NAN;
+  double mx = 0, my = 0;
+  for (auto [x, y] : pts) mx += x, my += y;
+  mx /= static_cast<double>(pts.size());
+  my /= static_cast<double>(pts.size());
+  double num = 0, den = 0;
+  for (auto [x, y] : pts) num += (x - mx) * (y - my), den += (x - mx) * (x - mx);
+  return den > 0 ? num / den : NAN;
+}
+
+std::vector<std::string> facts(const Results& r) {
+  std::vector<std::string> out;
+  const json& c = r.config;
+  std::vector<std::string> run;
+  if (auto v = scalar(c, "version"); !v.empty()) run.push_back("cowbench " + v);
+  if (auto v = scalar(c, "image"); !v.empty()) run.push_back("image " + v);
+  if (auto v = scalar(c, "repeat"); !v.empty())
+    run.push_back(v + (v == "1" ? " repeat" : " repeats") + (c.value("warmup", false) ? " after a warm-up" : ""));
+  if (auto v = scalar(c, "cache"); !v.empty()) run.push_back(v + " cache");
+  if (auto v = scalar(c, "seed"); !v.empty()) run.push_back("seed " + v);
+  if (!run.empty()) out.push_back(fmt::format("{}", fmt::join(run, " · ")));
+  const json& h = r.host;
+  std::vector<std::string> host;
+  if (auto v = scalar(h, "kernel"); !v.empty()) host.push_back("Linux " + v + (h.contains("arch") ? " " + scalar(h, "arch") : ""));
+  if (auto v = scalar(h, "cpus"); !v.empty()) host.push_back(v + " CPUs");
+  if (h.contains("memory_bytes") && h["memory_bytes"].is_number())
+    host.push_back(format_bytes(h["memory_bytes"].get<double>()) + " memory");
+  if (h.contains("filesystems") && h["filesystems"].is_object())
+    for (const auto& [k, v] : h["filesystems"].items())
+      if (v.is_string()) host.push_back(fmt::format("{} on {}", k == "workdir" ? "work dir" : k, v.get<std::string>()));
+  if (!host.empty()) out.push_back(fmt::format("host: {}", fmt::join(host, " · ")));
+  out.push_back(fmt::format("trace: {}{}", r.trace_mode,
+                            r.trace_mode == "off" ? "" : fmt::format(", {} lost events", r.lost_events)));
+  return out;
+}
+
+// "startup: overlayfs was fastest (12.3 ms); copy took 5.21× as long (64.1 ms)."
+std::optional<std::string> speed_finding(const std::string& w, const Grouped& g) {
+  const SummaryRow *fast = nullptr, *slow = nullptr;
+  for (const auto& b : g.backends()) {
+    const SummaryRow* s = g.row(b, w);
+    if (!s || s->median_wall_ns <= 0) continue;
+    if (!fast || s->median_wall_ns < fast->median_wall_ns) fast = s;
+    if (!slow || s->median_wall_ns > slow->median_wall_ns) slow = s;
+  }
+  if (!fast) return std::nullopt;
+  if (fast == slow) return fmt::format("{}: only {} has a result ({}).", w, fast->backend, format_ns(fast->median_wall_ns));
+  double ratio = static_cast<double>(slow->median_wall_ns) / static_cast<double>(fast->median_wall_ns);
+  std::string s = fmt::format("{}: {} was fastest ({}); {} took {} as long ({}).", w, fast->backend,
+                              format_ns(fast->median_wall_ns), slow->backend, format_ratio(ratio), format_ns(slow->median_wall_ns));
+  if (fast->ci95_ns >= 0 && slow->ci95_ns >= 0 && fast->median_wall_ns + fast->ci95_ns >= slow->median_wall_ns - slow->ci95_ns)
+    s += " Their 95 % intervals overlap: not a clear difference.";
+  return s;
+}
+
+// "overlayfs copied up 1 GiB for 64 KiB of writes in db-random-write (16,384× the bytes written)."
+std::vector<std::string> amplification_findings(const std::string& w, const Grouped& g) {
+  std::vector<std::string> out;
+  std::vector<std::string> none;
+  std::vector<std::pair<std::string, std::vector<std::string>>> same;  // the sentence after the names → backends
+  bool any_written = false;
+  for (const auto& b : g.backends()) {
+    const SummaryRow* s = g.row(b, w);
+    if (!s) continue;
+    double written = extra_median(g.ok_runs(b, w), "bytes_written");
+    Sourced cu = copyup_bytes(*s);
+    if (!(written > 0) || cu.value < 0) continue;
+    any_written = true;
+    if (cu.value == 0) {
+      none.push_back(b);
+    } else if (static_cast<double>(cu.value) >= kAmplification * written) {
+      std::string tail = fmt::format("copied up {} for {} of writes in {} ({} the bytes written{}).",
+                                     format_bytes(static_cast<double>(cu.value)), format_bytes(written), w,
+                                     format_ratio(static_cast<double>(cu.value) / written), cu.ground_truth ? ", ground truth" : "");
+      bucket(same, tail).push_back(b);
+    }
+  }
+  for (const auto& [tail, backends] : same) out.push_back(join_words(backends) + " " + tail);
+  if (any_written && !none.empty() && !out.empty())
+    out.push_back(fmt::format("{} copied nothing up in {}.", join_words(none), w));
+  // Backends without copy-up (extent-level CoW): what their writable layer grew by instead.
+  std::vector<std::string> grew;
+  double written_any = NAN;
+  for (const auto& b : g.backends()) {
+    const SummaryRow* s = g.row(b, w);
+    double written = extra_median(g.ok_runs(b, w), "bytes_written");
+    if (!s || !(written > 0) || copyup_bytes(*s).value >= 0 || s->median_upper_bytes < 0) continue;
+    grew.push_back(fmt::format("{} on {}", format_bytes(static_cast<double>(s->median_upper_bytes)), b));
+    written_any = written;
+  }
+  if (!grew.empty() && !out.empty())
+    out.push_back(fmt::format("In {} the writable layer grew by {} for {} of writes.", w, join_words(grew), format_bytes(written_any)));
+  return out;
+}
+
+// Page cache and disk growth per added container (least-squares slope over N), largest first,
+// and the totals at the largest N.
+std::vector<std::string> scale_findings(const std::string& family, const Grouped& g) {
+  std::vector<std::string> out;
+  for (auto [label, metric] : {std::pair{"page cache", &SummaryRow::median_page_cache_bytes},
+                               std::pair{"disk", &SummaryRow::median_upper_bytes}}) {
+    struct Line {
+      std::string backend;
+      double per;
+      int64_t last;
+      int n;
+    };
+    std::vector<Line> lines;
+    for (const auto& b : g.backends()) {
+      std::vector<std::pair<double, double>> pts;
+      Line l{b, NAN, -1, 0};
+      for (const auto& [n, w] : g.scale_points(family, b))
+        if (const SummaryRow* s = g.row(b, w); s && s->*metric >= 0) {
+          pts.emplace_back(n, static_cast<double>(s->*metric));
+          l.last = s->*metric;
+          l.n = n;
+        }
+      l.per = slope(pts);
+      if (std::isfinite(l.per)) lines.push_back(l);
+    }
+    if (lines.empty()) continue;
+    std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) { return a.per > b.per; });
+    std::vector<std::string> per, total;
+    for (const auto& l : lines) {
+      per.push_back(fmt::format("{} {}", l.backend, format_bytes(std::max(0.0, l.per))));
+      total.push_back(fmt::format("{} {}", l.backend, format_bytes(static_cast<double>(l.last))));
+    }
+    bool same_n = std::all_of(lines.begin(), lines.end(), [&](const Line& l) { return l.n == lines.front().n; });
+    out.push_back(fmt::format("{}: {} per added container: {} ({}: {}).", family, label, join_words(per),
+                              same_n ? fmt::format("in all at {} containers", lines.front().n) : "in all at the most containers",
+                              join_words(total)));
+  }
+  return out;
+}
+
+std::vector<std::string> findings(const Results& r, const Grouped& g) {
+  std::vector<std::string> out;
+  if (r.interrupted) out.push_back("The run was interrupted: these results cover only the runs that finished.");
+  if (r.lost_events > 0)
+    out.push_back(fmt::format("The tracer lost {} events: traced copy-up counts are lower bounds.", r.lost_events));
+  for (const auto& w : g.workloads())
+    if (auto s = speed_finding(w, g)) out.push_back(*s);
+  for (const auto& w : g.workloads())
+    for (auto& s : amplification_findings(w, g)) out.push_back(std::move(s));
+  for (const auto& f : g.scale_families())
+    for (auto& s : scale_findings(f, g)) out.push_back(std::move(s));
+  std::vector<const SummaryRow*> noisy;
+  int rows = 0;
+  for (const auto& w : g.workloads())
+    for (const auto& b : g.backends())
+      if (const SummaryRow* s = g.row(b, w); s && s->cv >= 0) {
+        ++rows;
+        if (s->cv > kNoisyCv) noisy.push_back(s);
+      }
+  if (!noisy.empty()) {
+    std::stable_sort(noisy.begin(), noisy.end(), [](const SummaryRow* a, const SummaryRow* b) { return a->cv > b->cv; });
+    std::vector<std::string> worst;
+    for (size_t i = 0; i < std::min<size_t>(3, noisy.size()); ++i)
+      worst.push_back(fmt::format("{} on {} {}", noisy[i]->workload, noisy[i]->backend, format_value(Unit::kFraction, noisy[i]->cv)));
+    out.push_back(fmt::format("Wall time varied by more than {} between repeats (coefficient of variation) in {} of {} results "
+                              "(most: {}): differences smaller than that are noise.",
+                              format_value(Unit::kFraction, kNoisyCv), noisy.size(), rows, join_words(worst)));
+  }
+  if (!g.failed().empty()) {
+    std::vector<std::pair<std::string, std::vector<std::string>>> by_workload;  // workload → backends, first seen first
+    for (const Run* f : g.failed()) {
+      add_once(bucket(by_workload, f->workload), f->backend);
+    }
+    std::vector<std::string> which;
+    for (const auto& [w, backends] : by_workload) which.push_back(w + " on " + join_words(backends));
+    out.push_back(fmt::format("{} run{} failed: {}; see “Failed runs”.", g.failed().size(), g.failed().size() == 1 ? "" : "s",
+                              fmt::format("{}", fmt::join(which, "; "))));
+  }
+  return out;
+}
+
+Table workload_table(const std::string& w, const Grouped& g) {
+  Table t;
+  t.title = w;
+  t.header = {"backend", "median wall time", "95 % CI", "vs fastest", "copy-ups", "copy-up bytes", "writable layer", "page cache", "n"};
+  t.numeric = {false, true, true, true, true, true, true, true, true};
+  int64_t fastest = -1;
+  for (const auto& b : g.backends())
+    if (const SummaryRow* s = g.row(b, w); s && s->median_wall_ns > 0 && (fastest < 0 || s->median_wall_ns < fastest))
+      fastest = s->median_wall_ns;
+  bool truth = false;
+  for (const auto& b : g.backends()) {
+    const SummaryRow* s = g.row(b, w);
+    if (!s) continue;
+    if (s->n == 0) {
+      t.rows.push_back({b, "failed", "—", "—", "—", "—", "—", "—", "0"});
+      continue;
+    }
+    Sourced ev = copyup_events(*s), by = copyup_bytes(*s);
+    truth = truth || ev.ground_truth || by.ground_truth;
+    t.rows.push_back({b, cell(s->median_wall_ns, Unit::kNs), s->ci95_ns < 0 ? "—" : "± " + format_ns(s->ci95_ns),
+                      fastest > 0 && s->median_wall_ns > 0 ? format_ratio(static_cast<double>(s->median_wall_ns) / fastest) : "—",
+                      cell(ev, Unit::kCount), cell(by, Unit::kBytes), cell(s->median_upper_bytes, Unit::kBytes),
+                      cell(s->median_page_cache_bytes, Unit::kBytes), std::to_string(s->n)});
+  }
+  if (truth) t.notes.push_back("† ground truth: what appeared in the writable layer (tracing was off or did not see it).");
+  return t;
+}
+
+Table scale_table(const std::string& family, const Grouped& g) {
+  Table t;
+  t.title = family;
+  t.caption = "N containers of one image started together; growth measured from a dropped page cache.";
+  t.header = {"backend", "containers", "wall time", "prepare all", "page cache", "per container", "disk", "per container", "n"};
+  t.numeric = {false, true, true, true, true, true, true, true, true};
+  auto per = [](int64_t v, int n) { return v < 0 ? std::string("—") : format_bytes(static_cast<double>(v) / n); };
+  for (const auto& b : g.backends())
+    for (const auto& [n, w] : g.scale_points(family, b)) {
+      const SummaryRow* s = g.row(b, w);
+      if (!s) continue;
+      t.rows.push_back({b, std::to_string(n), cell(s->median_wall_ns, Unit::kNs), cell(s->median_setup_ns, Unit::kNs),
+                        cell(s->median_page_cache_bytes, Unit::kBytes), per(s->median_page_cache_bytes, n),
+                        cell(s->median_upper_bytes, Unit::kBytes), per(s->median_upper_bytes, n), std::to_string(s->n)});
+    }
+  return t;
+}
+
+// Failed runs, one row per (backend, workload, error) with the repeats it happened in.
+Table failure_table(const Grouped& g) {
+  Table t;
+  t.title = "Failed runs";
+  t.header = {"backend", "workload", "runs", "error"};
+  t.numeric = {false, false, false, false};
+  std::vector<std::pair<std::vector<std::string>, std::vector<int>>> rows;
+  for (const Run* f : g.failed()) {
+    std::string why = f->error.empty() ? "failed" : f->error;
+    if (!f->stderr_tail.empty()) {
+      std::string tail = f->stderr_tail;
+      while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
+      why += "; stderr: " + tail.substr(tail.rfind('\n') == std::string::npos ? 0 : tail.rfind('\n') + 1);
+    }
+    std::vector<std::string> key{f->backend, f->workload, why};
+    bucket(rows, key).push_back(f->repeat + 1);
+  }
+  for (auto& [key, repeats] : rows) {
+    std::sort(repeats.begin(), repeats.end());
+    std::vector<std::string> nums;
+    for (int r : repeats) nums.push_back("#" + std::to_string(r));
+    t.rows.push_back({key[0], key[1], fmt::format("{}", fmt::join(nums, ", ")), key[2]});
+  }
+  return t;
+}
+
+}  // namespace
+
+Grouped::Grouped(const Results& r) {
+  for (const auto& run : r.runs) {
+    add_once(backends_, run.backend);
+    if (auto p = scale_out_point(run)) {
+      add_once(families_, p->first);
+      auto& pts = scale_[p->first][run.backend];
+      if (std::find(pts.begin(), pts.end(), std::make_pair(p->second, run.workload)) == pts.end())
+        pts.emplace_back(p->second, run.workload);
+    } else {
+      add_once(workloads_, run.workload);
+    }
+    if (run.status == "ok")
+      ok_[{run.backend, run.workload}].push_back(&run);
+    else
+      failed_.push_back(&run);
+  }
+  for (auto& [f, by_backend] : scale_)
+    for (auto& [b, pts] : by_backend) std::sort(pts.begin(), pts.end());
+  for (auto& s : summarize(r.runs)) rows_[{s.backend, s.workload}] = s;
+}
+
+const SummaryRow* Grouped::row(const std::string& backend, const std::string& workload) const {
+  auto it = rows_.find({backend, workload});
+  return it == rows_.end() ? nullptr : &it->second;
+}
+
+std::vector<const Run*> Grouped::ok_runs(const std::string& backend, const std::string& workload) const {
+  auto it = ok_.find({backend, workload});
+  return it == ok_.end() ? std::vector<const Run*>{} : it->second;
+}
+
+std::vector<std::pair<int, std::string>> Grouped::scale_points(const std::string& family, const std::string& backend) const {
+  auto f = scale_.find(family);
+  if (f == scale_.end()) return {};
+  auto b = f->second.find(backend);
+  return b == f->second.end() ? std::vector<std::pair<int, std::string>>{} : b->second;
+}
+
+const Run* Grouped::representative(const std::string& backend, const std::string& workload) const {
+  std::vector<const Run*> runs = ok_runs(backend, workload);
+  runs.erase(std::remove_if(runs.begin(), runs.end(), [](const Run* r) { return r->wall_ns < 0; }), runs.end());
+  if (runs.empty()) return nullptr;
+  std::stable_sort(runs.begin(), runs.end(), [](const Run* a, const Run* b) { return a->wall_ns < b->wall_ns; });
+  return runs[(runs.size() - 1) / 2];
+}
+
+ReportModel build_model(const Results& r, const Grouped& g) {
+  ReportModel m;
+  m.facts = facts(r);
+  m.findings = findings(r, g);
+  for (const auto& w : g.workloads()) m.workloads.push_back(workload_table(w, g));
+  for (const auto& f : g.scale_families()) m.scale_out.push_back(scale_table(f, g));
+  if (!g.failed().empty()) m.failures = failure_table(g);
+  return m;
+}
+
+}  // namespace cowbench::rep

@@ -1,0 +1,128 @@
+// FIEMAP-based extent accounting (see fiemap.h).
+#include "snapshotters/fiemap.h"
+
+#include <fcntl.h>
+#include <fts.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "common/error.h"
+#include "common/fd.h"
+
+namespace cowbench::snap {
+namespace {
+
+// Extents asked for per FIEMAP call.
+constexpr unsigned kBatch = 256;
+
+uint64_t allocated(const struct stat& st) { return static_cast<uint64_t>(st.st_blocks) * 512; }
+
+}  // namespace
+
+ExtentUsage& ExtentUsage::operator+=(const ExtentUsage& o) {
+  exclusive_bytes += o.exclusive_bytes;
+  shared_bytes += o.shared_bytes;
+  extents += o.extents;
+  shared_extents += o.shared_extents;
+  inodes += o.inodes;
+  return *this;
+}
+
+ExtentUsage file_extent_usage(int fd, const std::string& what) {
+  ExtentUsage u;
+  u.inodes = 1;
+  // uint64_t storage keeps the struct aligned.
+  std::vector<uint64_t> buf((sizeof(fiemap) + kBatch * sizeof(fiemap_extent)) / sizeof(uint64_t) + 1);
+  uint64_t start = 0;
+  bool first = true;
+  while (true) {
+    std::memset(buf.data(), 0, buf.size() * sizeof(uint64_t));
+    auto* fm = reinterpret_cast<fiemap*>(buf.data());
+    fm->fm_start = start;
+    fm->fm_length = FIEMAP_MAX_OFFSET - start;
+    fm->fm_flags = first ? FIEMAP_FLAG_SYNC : 0;  // flush delayed allocations once
+    fm->fm_extent_count = kBatch;
+    if (ioctl(fd, FS_IOC_FIEMAP, fm) != 0) {
+      if (first && (errno == EOPNOTSUPP || errno == ENOTTY)) {
+        struct stat st {};
+        if (fstat(fd, &st) != 0) fail_sys("stat {}", what);
+        u.exclusive_bytes = allocated(st);
+        return u;
+      }
+      fail_sys("FIEMAP {}", what);
+    }
+    first = false;
+    if (fm->fm_mapped_extents == 0) break;
+    bool last = false;
+    for (unsigned i = 0; i < fm->fm_mapped_extents; ++i) {
+      const fiemap_extent& e = fm->fm_extents[i];
+      ++u.extents;
+      if (e.fe_flags & FIEMAP_EXTENT_SHARED) {
+        u.shared_bytes += e.fe_length;
+        ++u.shared_extents;
+      } else {
+        u.exclusive_bytes += e.fe_length;
+      }
+      last = last || (e.fe_flags & FIEMAP_EXTENT_LAST);
+      start = e.fe_logical + e.fe_length;
+    }
+    if (last) break;
+  }
+  return u;
+}
+
+ExtentUsage extent_usage(const std::string& path) {
+  std::string p = path;
+  char* paths[] = {p.data(), nullptr};
+  FTS* fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, nullptr);
+  if (!fts) fail_sys("walk {}", path);
+  struct Closer {
+    FTS* f;
+    ~Closer() { fts_close(f); }
+  } closer{fts};
+  ExtentUsage u;
+  std::set<std::pair<dev_t, ino_t>> linked;
+  dev_t dev = 0;
+  while (FTSENT* e = fts_read(fts)) {
+    switch (e->fts_info) {
+      case FTS_DP:
+        continue;  // a directory, the second time
+      case FTS_DNR:
+      case FTS_ERR:
+      case FTS_NS:
+        if (e->fts_errno == ENOENT && e->fts_level > 0) continue;  // removed while we walked
+        fail_errno(e->fts_errno, "walk {}", e->fts_path);
+      default:
+        break;
+    }
+    const struct stat& st = *e->fts_statp;
+    if (e->fts_level == 0) dev = st.st_dev;
+    if (st.st_dev != dev) {  // another mount or a nested btrfs subvolume
+      fts_set(fts, e, FTS_SKIP);
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && !linked.insert({st.st_dev, st.st_ino}).second) continue;
+    if (!S_ISREG(st.st_mode)) {
+      u.inodes += 1;
+      u.exclusive_bytes += allocated(st);
+      continue;
+    }
+    Fd fd(open(e->fts_accpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (!fd) {
+      if (errno == ENOENT) continue;
+      fail_sys("open {}", e->fts_path);
+    }
+    u += file_extent_usage(fd.get(), e->fts_path);
+  }
+  if (errno != 0) fail_sys("walk {}", path);
+  return u;
+}
+
+}  // namespace cowbench::snap

@@ -1,0 +1,32 @@
+// Shared and exclusive data extents of files and trees (FIEMAP), for reflink/btrfs usage and per-run disk metrics.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace cowbench::snap {
+
+struct ExtentUsage {
+  uint64_t exclusive_bytes = 0;  // data only these files reference, plus what non-regular inodes allocate
+  uint64_t shared_bytes = 0;     // data extents the file system flags FIEMAP_EXTENT_SHARED
+  uint64_t extents = 0;          // data extents seen
+  uint64_t shared_extents = 0;
+  uint64_t inodes = 0;  // inodes, hard links counted once, the root included
+
+  ExtentUsage& operator+=(const ExtentUsage& o);
+};
+
+// The data extents of one open regular file (FS_IOC_FIEMAP with FIEMAP_FLAG_SYNC, so that
+// delayed allocations are resolved first); `what` names it in errors. Lengths are those of
+// the file's mappings: a clone sharing half of an extent counts only that half. A file
+// system without FIEMAP counts the file's allocated blocks as exclusive. btrfs reports data
+// kept inline in metadata (small files) without the shared flag, so it counts as
+// exclusive even in a snapshot. inodes is 1.
+ExtentUsage file_extent_usage(int fd, const std::string& what);
+
+// Walks `path` without following symlinks or crossing into other mounts (nor btrfs
+// subvolumes below it) and sums file_extent_usage of every regular file, each inode once;
+// other inodes (directories, symlinks) add their allocated blocks as exclusive bytes.
+ExtentUsage extent_usage(const std::string& path);
+
+}  // namespace cowbench::snap

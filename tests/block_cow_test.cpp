@@ -1,0 +1,310 @@
+// Block-level CoW backends (reflink, btrfs): a first write copies one block, FIEMAP usage, scratch file system lifecycle.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/btrfs.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/loop.h"
+#include "common/mount.h"
+#include "snapshotters/btrfs/btrfs_snapshotter.h"
+#include "snapshotters/fiemap.h"
+#include "snapshotters/reflink/reflink_snapshotter.h"
+#include "snapshotters/registry.h"
+#include "snapshotters/scratch_fs.h"
+#include "tests/test_util.h"
+
+namespace cowbench::test {
+namespace {
+
+constexpr int64_t kKiB = 1024, kMiB = 1024 * kKiB;
+constexpr int64_t kLowerSize = 64 * kMiB;
+
+// Writes `size` bytes of non-zero data (no holes) to dir/name and fsyncs it.
+void write_big_file(const std::string& dir, const std::string& name, int64_t size) {
+  std::string p = path_join(dir, name);
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << p << ": " << std::strerror(errno);
+  std::string chunk(kMiB, 'L');
+  for (int64_t done = 0; done < size; done += kMiB)
+    ASSERT_EQ(write(fd, chunk.data(), chunk.size()), static_cast<ssize_t>(chunk.size())) << std::strerror(errno);
+  ASSERT_EQ(fsync(fd), 0);
+  close(fd);
+}
+
+// One 4 KiB pwrite + fsync in the middle of dir/name.
+void write_one_block(const std::string& dir, const std::string& name, int64_t file_size) {
+  std::string p = path_join(dir, name);
+  int fd = ::open(p.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << p << ": " << std::strerror(errno);
+  std::string block(4096, 'W');
+  ASSERT_EQ(pwrite(fd, block.data(), block.size(), file_size / 2), 4096) << std::strerror(errno);
+  ASSERT_EQ(fsync(fd), 0);
+  close(fd);
+}
+
+std::optional<Errc> error_code(const std::function<void()>& f, std::string* message = nullptr) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (message) *message = e.what();
+    return e.code();
+  }
+  return std::nullopt;
+}
+
+ino_t inode_of(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+class BlockCow : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+    tmp_ = std::make_unique<TempDir>(scratch_root(), "blockcow-" + GetParam());
+    auto a = spec().probe(tmp_->path());
+    if (!a.available) GTEST_SKIP() << GetParam() << " is unavailable here: " << a.reason;
+  }
+
+  void TearDown() override {
+    if (!tmp_) return;
+    EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "left mounted: " << mounts_under(tmp_->path()).front();
+    EXPECT_TRUE(loops_backed_under(tmp_->path()).empty())
+        << "left attached: " << loops_backed_under(tmp_->path()).front().device;
+  }
+
+  const snap::BackendSpec& spec() { return snap::builtin_registry().get(GetParam()); }
+  std::string root() { return path_join(tmp_->path(), "root"); }
+  std::string image() { return path_join(root(), std::string("cache.") + (GetParam() == "btrfs" ? "btrfs" : "xfs") + ".img"); }
+  std::unique_ptr<snap::Snapshotter> open(const snap::BackendOptions& o = {}) { return spec().create(root(), o); }
+
+  // A committed snapshot `name` holding one file.
+  void commit_file(snap::Snapshotter& sn, const std::string& name, const std::string& file, const std::string& content) {
+    with_mounted(sn.prepare(name + "-active", ""), tmp_->path(), create_file(file, content));
+    sn.commit(name, name + "-active");
+  }
+
+  // Nothing of a failed open may stay: no mount, no loop device, no image.
+  void expect_nothing_left() {
+    EXPECT_TRUE(mounts_under(tmp_->path()).empty());
+    EXPECT_TRUE(loops_backed_under(tmp_->path()).empty());
+    EXPECT_NE(access(image().c_str(), F_OK), 0) << image() << " must be deleted";
+  }
+
+  std::unique_ptr<TempDir> tmp_;
+};
+
+TEST_P(BlockCow, FirstWriteCopiesOneBlock) {
+  auto sn = open();
+  with_mounted(sn->prepare("lower-active", ""), tmp_->path(),
+               [&](const std::string& dir) { write_big_file(dir, "big", kLowerSize); });
+  sn->commit("lower", "lower-active");
+  auto mounts = sn->prepare("container", "lower");
+  snap::Usage before = sn->usage("container");
+  EXPECT_GE(before.shared, kLowerSize) << "a fresh container shares the whole lower file";
+  EXPECT_LT(before.size, 64 * kKiB);
+  with_mounted(mounts, tmp_->path(), [&](const std::string& dir) { write_one_block(dir, "big", kLowerSize); });
+
+  snap::Usage after = sn->usage("container");
+  int64_t grew = after.size - before.size;
+  fmt::print("{}: container exclusive {} -> {} bytes, shared {} bytes\n", GetParam(), before.size, after.size, after.shared);
+  EXPECT_GE(grew, 4 * kKiB) << "the written block is the container's own";
+  EXPECT_LE(grew, 128 * kKiB + 16 * kKiB) << "extent-granular CoW copies one block or extent, not the file";
+  EXPECT_GE(after.shared, kLowerSize - 128 * kKiB) << "the rest of the file stays shared";
+  EXPECT_EQ(after.inodes, before.inodes);
+
+  // The parent keeps its data; the container sees its own block.
+  with_mounted(sn->view("check", "lower"), tmp_->path(), [&](const std::string& dir) {
+    std::string data = read_file(path_join(dir, "big"));
+    EXPECT_EQ(data.substr(kLowerSize / 2, 4096), std::string(4096, 'L'));
+  });
+  with_mounted(sn->mounts("container"), tmp_->path(), [&](const std::string& dir) {
+    std::string data = read_file(path_join(dir, "big"));
+    ASSERT_EQ(static_cast<int64_t>(data.size()), kLowerSize);
+    EXPECT_EQ(data.substr(kLowerSize / 2, 4096), std::string(4096, 'W'));
+    EXPECT_EQ(data.substr(kLowerSize / 2 + 4096, 4096), std::string(4096, 'L'));
+  });
+  snap::Usage lower = sn->usage("lower");
+  EXPECT_GE(lower.shared, kLowerSize - 128 * kKiB);
+  sn->close();
+}
+
+TEST_P(BlockCow, CloseLeavesNothingMountedOrAttached) {
+  auto sn = open();
+  sn->prepare("a", "");
+  EXPECT_FALSE(mounts_under(root()).empty()) << "the scratch file system is mounted while open";
+  sn->close();
+  EXPECT_TRUE(mounts_under(tmp_->path()).empty());
+  EXPECT_TRUE(loops_backed_under(tmp_->path()).empty());
+  EXPECT_EQ(access(image().c_str(), F_OK), 0) << "the image stays as a cache";
+}
+
+TEST_P(BlockCow, CachedImageIsReused) {
+  auto sn = open();
+  commit_file(*sn, "base", "os-release", "cowbench\n");
+  sn->prepare("container", "base");
+  sn->close();
+  ino_t ino = inode_of(image());
+  ASSERT_NE(ino, 0u);
+
+  sn = open();
+  EXPECT_EQ(inode_of(image()), ino) << "the cached image must be mounted again, not made anew";
+  EXPECT_EQ(sn->stat("base").kind, snap::Kind::kCommitted);
+  EXPECT_EQ(sn->stat("container").parent, "base");
+  with_mounted(sn->view("v", "base"), tmp_->path(), [&](const std::string& dir) {
+    EXPECT_EQ(read_file(path_join(dir, "os-release")), "cowbench\n");
+  });
+  sn->close();
+}
+
+TEST_P(BlockCow, CacheOffDeletesTheImage) {
+  auto sn = open();
+  commit_file(*sn, "base", "f", "x");
+  sn->close();
+  sn = open({{"cache", "off"}});
+  EXPECT_EQ(error_code([&] { sn->stat("base"); }), Errc::kNotFound);
+  sn->close();
+  EXPECT_NE(access(image().c_str(), F_OK), 0) << "cache=off deletes the image at close";
+}
+
+TEST_P(BlockCow, MissingMkfsFailsCleanly) {
+  std::string msg;
+  auto code = error_code([&] { open({{"mkfs", "/nonexistent/mkfs.test"}}); }, &msg);
+  EXPECT_EQ(code, Errc::kUnsupported) << msg;
+  EXPECT_NE(msg.find("/nonexistent/mkfs.test"), std::string::npos) << msg;
+  expect_nothing_left();
+}
+
+TEST_P(BlockCow, TooSmallImageFailsCleanly) {
+  std::string msg;
+  auto code = error_code([&] { open({{"size", "1M"}}); }, &msg);
+  EXPECT_EQ(code, Errc::kFailure) << msg;
+  EXPECT_NE(msg.find("mkfs"), std::string::npos) << "the error names mkfs: " << msg;
+  EXPECT_NE(msg.find("1048576"), std::string::npos) << "the error names the size: " << msg;
+  expect_nothing_left();
+}
+
+TEST_P(BlockCow, BadOptionsAreRefused) {
+  EXPECT_EQ(error_code([&] { open({{"size", "lots"}}); }), Errc::kInvalidInput);
+  EXPECT_EQ(error_code([&] { open({{"cache", "maybe"}}); }), Errc::kInvalidInput);
+  EXPECT_EQ(error_code([&] { open({{"no-such-option", "1"}}); }), Errc::kInvalidInput);
+  expect_nothing_left();
+}
+
+// Storage without metadata (a process killed mid-prepare) is removed on the next open,
+// btrfs subvolumes included.
+TEST_P(BlockCow, RecoverRemovesOrphans) {
+  auto sn = open();
+  commit_file(*sn, "base", "f", "x");
+  std::string orphan = path_join(root(), "store/snapshots/999");
+  make_dirs(orphan);
+  if (GetParam() == "btrfs") {
+    int dir = ::open(orphan.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(dir, 0);
+    btrfs_ioctl_vol_args args{};
+    std::strcpy(args.name, "fs");
+    ASSERT_EQ(ioctl(dir, BTRFS_IOC_SUBVOL_CREATE, &args), 0) << std::strerror(errno);
+    close(dir);
+  } else {
+    make_dirs(path_join(orphan, "fs"));
+  }
+  create_file("fs/left-over", "y")(orphan);
+  sn->close();
+  sn = open();
+  EXPECT_NE(access(orphan.c_str(), F_OK), 0) << orphan << " must be removed by recover";
+  EXPECT_EQ(sn->stat("base").kind, snap::Kind::kCommitted);
+  sn->close();
+}
+
+// A root whose own file system serves (here: a scratch file system of the test's own) is used
+// directly, without an image of its own.
+TEST_P(BlockCow, UsesTheRootsFileSystemWhenItServes) {
+  snap::ScratchFsOptions o;
+  o.fs_type = GetParam() == "btrfs" ? "btrfs" : "xfs";
+  o.size = 512 * kMiB;
+  o.cache = false;
+  o.trial = GetParam() == "btrfs" ? snap::btrfs_trial : snap::reflink_trial;
+  snap::ScratchFs host(path_join(tmp_->path(), "host"), o);
+  std::string inner = path_join(host.path(), "root");
+  {
+    auto sn = spec().create(inner, {});
+    commit_file(*sn, "base", "f", "x");
+    with_mounted(sn->prepare("c", "base"), tmp_->path(), [&](const std::string& dir) {
+      EXPECT_EQ(read_file(path_join(dir, "f")), "x");
+    });
+    EXPECT_EQ(mounts_under(inner).size(), 0u) << "no scratch mount of its own";
+    EXPECT_EQ(loops_backed_under(inner).size(), 0u);
+    sn->close();
+  }
+  host.close();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BlockCow, ::testing::Values("reflink", "btrfs"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+// For comparison: overlayfs copies the whole 64 MiB file up on the same one-block write.
+TEST(BlockCowComparison, OverlayfsCopiesTheWholeFile) {
+  if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  TempDir tmp(scratch_root(), "blockcow-overlayfs");
+  const auto& spec = snap::builtin_registry().get("overlayfs");
+  auto a = spec.probe(tmp.path());
+  if (!a.available) GTEST_SKIP() << "overlayfs unavailable: " << a.reason;
+  auto sn = spec.create(path_join(tmp.path(), "root"), {});
+  with_mounted(sn->prepare("lower-active", ""), tmp.path(),
+               [&](const std::string& dir) { write_big_file(dir, "big", kLowerSize); });
+  sn->commit("lower", "lower-active");
+  with_mounted(sn->prepare("container", "lower"), tmp.path(),
+               [&](const std::string& dir) { write_one_block(dir, "big", kLowerSize); });
+  EXPECT_GE(sn->usage("container").size, kLowerSize) << "file-granular copy-up copies the whole file";
+  sn->close();
+}
+
+// FIEMAP accounting on its own: two clones share, a rewritten block is exclusive.
+TEST(Fiemap, CountsSharedAndExclusiveExtents) {
+  if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  TempDir tmp(scratch_root(), "fiemap");
+  snap::ScratchFsOptions o;
+  o.size = 300 * kMiB;
+  o.cache = false;
+  o.trial = snap::reflink_trial;
+  std::unique_ptr<snap::ScratchFs> fs;
+  try {
+    fs = std::make_unique<snap::ScratchFs>(path_join(tmp.path(), "root"), o);
+  } catch (const Error& e) {
+    if (e.code() == Errc::kUnsupported) GTEST_SKIP() << e.what();
+    throw;
+  }
+  std::string dir = path_join(fs->path(), "t");
+  make_dirs(dir);
+  write_big_file(dir, "a", 4 * kMiB);
+  snap::ExtentUsage one = snap::extent_usage(dir);
+  EXPECT_EQ(one.exclusive_bytes, static_cast<uint64_t>(4 * kMiB));
+  EXPECT_EQ(one.shared_bytes, 0u);
+  EXPECT_EQ(one.inodes, 2u);
+  {
+    int in = ::open(path_join(dir, "a").c_str(), O_RDONLY | O_CLOEXEC);
+    int out = ::open(path_join(dir, "b").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    ASSERT_EQ(ioctl(out, FICLONE, in), 0) << std::strerror(errno);
+    close(in);
+    close(out);
+  }
+  ASSERT_EQ(link(path_join(dir, "b").c_str(), path_join(dir, "b-link").c_str()), 0);
+  snap::ExtentUsage two = snap::extent_usage(dir);
+  EXPECT_EQ(two.shared_bytes, static_cast<uint64_t>(8 * kMiB)) << "both clones' extents are shared; a hard link counts once";
+  EXPECT_EQ(two.inodes, 3u);
+  write_one_block(dir, "b", 4 * kMiB);
+  snap::ExtentUsage three = snap::extent_usage(dir);
+  EXPECT_EQ(three.shared_bytes, static_cast<uint64_t>(8 * kMiB - 8192)) << "the rewritten block is no longer shared";
+  EXPECT_EQ(three.exclusive_bytes - two.exclusive_bytes, 8192u);
+  fs->close();
+}
+
+}  // namespace
+}  // namespace cowbench::test

@@ -1,0 +1,253 @@
+// Reports from a fixed results.json: golden Markdown and CSV, units and ticks, findings, schema validation, Google Benchmark input, `cowbench report`.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "reports/csv.h"
+#include "reports/gbench.h"
+#include "reports/html.h"
+#include "reports/markdown.h"
+#include "reports/reports.h"
+#include "reports/results.h"
+#include "reports/units.h"
+#include "tests/report_checks.h"
+#include "tests/test_util.h"
+
+namespace cowbench::test {
+namespace {
+
+std::string golden(const std::string& name) { return source_path("tests/golden/" + name); }
+
+// Compares `actual` with tests/golden/NAME, naming the first line that differs; with
+// COWBENCH_UPDATE_GOLDEN=1 in the environment it rewrites the golden file instead.
+void expect_golden(const std::string& name, const std::string& actual) {
+  if (std::getenv("COWBENCH_UPDATE_GOLDEN")) {
+    write_file_atomic(golden(name), actual, 0644, false);
+    return;
+  }
+  std::string want = read_file(golden(name));
+  if (want == actual) return;
+  std::istringstream w(want), a(actual);
+  std::string lw, la;
+  for (int line = 1;; ++line) {
+    bool more_w = static_cast<bool>(std::getline(w, lw)), more_a = static_cast<bool>(std::getline(a, la));
+    if (!more_w && !more_a) break;
+    if (lw != la || more_w != more_a) {
+      ADD_FAILURE() << "tests/golden/" << name << " line " << line << " differs (COWBENCH_UPDATE_GOLDEN=1 rewrites it)\n  want: "
+                    << (more_w ? lw : "<end>") << "\n  got:  " << (more_a ? la : "<end>");
+      return;
+    }
+  }
+  ADD_FAILURE() << "tests/golden/" << name << " differs in line ends";
+}
+
+rep::Results fixture() { return rep::load_results(golden("results.json")); }
+
+TEST(Units, HumanNumbers) {
+  EXPECT_EQ(rep::format_ns(812), "812 ns");
+  EXPECT_EQ(rep::format_ns(12345), "12.3 µs");
+  EXPECT_EQ(rep::format_ns(4.56e6), "4.56 ms");
+  EXPECT_EQ(rep::format_ns(1.234e9), "1.23 s");
+  EXPECT_EQ(rep::format_ns(999.7e3), "1 ms");  // not "1000 µs"
+  EXPECT_EQ(rep::format_ns(0), "0 ns");
+  EXPECT_EQ(rep::format_bytes(512), "512 B");
+  EXPECT_EQ(rep::format_bytes(65536), "64 KiB");
+  EXPECT_EQ(rep::format_bytes(1 << 30), "1 GiB");
+  EXPECT_EQ(rep::format_bytes(1.5 * (1 << 30)), "1.5 GiB");
+  EXPECT_EQ(rep::format_bytes(-2048), "-2 KiB");
+  EXPECT_EQ(rep::format_count(1234567), "1,234,567");
+  EXPECT_EQ(rep::format_count(7), "7");
+  EXPECT_EQ(rep::format_change(0.2), "+20.0 %");
+  EXPECT_EQ(rep::format_change(-0.041), "-4.1 %");
+  EXPECT_EQ(rep::format_change(0), "0.0 %");
+  EXPECT_EQ(rep::format_change(INFINITY), "+∞");
+  EXPECT_EQ(rep::format_ratio(5.214), "5.21×");
+  EXPECT_EQ(rep::format_ratio(16384), "16,384×");
+  EXPECT_EQ(rep::format_value(rep::Unit::kFraction, 0.25), "25 %");
+  EXPECT_EQ(rep::format_ns(NAN), "—");
+}
+
+TEST(Units, NiceTicks) {
+  rep::Ticks t = rep::linear_ticks(rep::Unit::kNs, 64.1e6);
+  EXPECT_EQ(t.labels, (std::vector<std::string>{"0", "20 ms", "40 ms", "60 ms", "80 ms"}));
+  EXPECT_DOUBLE_EQ(t.values.back(), 80e6);
+  t = rep::linear_ticks(rep::Unit::kBytes, 1.5 * (1 << 30));
+  EXPECT_EQ(t.labels, (std::vector<std::string>{"0", "0.5 GiB", "1 GiB", "1.5 GiB"}));
+  t = rep::linear_ticks(rep::Unit::kBytes, 300 << 10);
+  EXPECT_EQ(t.labels, (std::vector<std::string>{"0", "100 KiB", "200 KiB", "300 KiB"}));
+  t = rep::linear_ticks(rep::Unit::kCount, 3);
+  EXPECT_EQ(t.labels, (std::vector<std::string>{"0", "1", "2", "3"}));
+  t = rep::linear_ticks(rep::Unit::kFraction, 1);
+  EXPECT_EQ(t.labels.back(), "100 %");
+  t = rep::linear_ticks(rep::Unit::kBytes, 0);  // nothing measured: still an axis
+  EXPECT_GE(t.values.size(), 2u);
+  t = rep::log_ticks(rep::Unit::kNs, 3000, 2e6);
+  EXPECT_EQ(t.labels, (std::vector<std::string>{"1 µs", "10 µs", "100 µs", "1 ms", "10 ms"}));
+}
+
+TEST(Reports, GoldenMarkdownAndCsv) {
+  rep::Results r = fixture();
+  expect_golden("report.md", rep::render_markdown(r));
+  expect_golden("results.csv", rep::render_csv(r));
+  // The same input gives the same bytes (no clock, no hash order).
+  EXPECT_EQ(rep::render_markdown(r), rep::render_markdown(fixture()));
+  EXPECT_EQ(rep::render_html(r), rep::render_html(fixture()));
+}
+
+TEST(Reports, FixtureIsValidAgainstTheSchemaAndBrokenDocumentsAreNot) {
+  if (auto why = schema_skip_reason()) GTEST_SKIP() << *why;
+  EXPECT_EQ(schema_errors(golden("results.json")), "");
+  // What the writer produces for a hand-made document is valid too.
+  TempDir dir(scratch_root(), "schema");
+  rep::Results r = fixture();
+  r.runs.resize(3);
+  r.runs[1].status = "failed";
+  r.runs[1].error = "container 1 of 1: boom";
+  std::string ok = path_join(dir.path(), "ok.json");
+  rep::save_results(r, ok);
+  EXPECT_EQ(schema_errors(ok), "");
+  // The validator does validate: a string for a time, a missing field, a failed run without its error.
+  nlohmann::json j = rep::to_json(r);
+  j["runs"][0]["wall_ns"] = "12 ms";
+  j["runs"][2].erase("disk");
+  j["runs"][1].erase("error");
+  std::string bad = path_join(dir.path(), "bad.json");
+  write_file_atomic(bad, j.dump(), 0644, false);
+  std::string errors = schema_errors(bad);
+  EXPECT_NE(errors.find("/runs/0/wall_ns"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("'disk' is a required property"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("'error' is a required property"), std::string::npos) << errors;
+}
+
+TEST(Reports, CsvHasOneRowPerRunAndQuotes) {
+  rep::Results r = fixture();
+  std::string csv = rep::render_csv(r);
+  EXPECT_EQ(static_cast<size_t>(std::count(csv.begin(), csv.end(), '\n')), r.runs.size() + 1);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')).find("backend,workload,repeat,cache,status,error,exit_code,wall_ns,setup_ns"), 0u);
+  rep::Results q;
+  rep::Run run;
+  run.backend = "overlayfs";
+  run.workload = "exec:echo \"a,b\"\nexit 1";
+  q.runs.push_back(run);
+  csv = rep::render_csv(q);
+  EXPECT_NE(csv.find("\"exec:echo \"\"a,b\"\"\nexit 1\""), std::string::npos) << csv;
+}
+
+// A document with the tracer on: traced copy-up figures, bytes written, a '|' in an error.
+rep::Results traced() {
+  rep::Results r;
+  r.trace_mode = "tracepoint";
+  r.lost_events = 3;
+  for (int rep = 0; rep < 3; ++rep)
+    for (auto [backend, wall, copyup] : {std::tuple{"overlayfs", 40e6, int64_t{1} << 30}, {"reflink", 10e6, int64_t{0}}}) {
+      rep::Run run;
+      run.backend = backend;
+      run.workload = "db-random-write";
+      run.repeat = rep;
+      run.wall_ns = static_cast<int64_t>(wall) + rep * 100000;
+      run.copyup_events = copyup > 0 ? 4 : 0;
+      run.copyup_bytes = copyup;
+      run.extra["bytes_written"] = 65536;
+      r.runs.push_back(run);
+    }
+  rep::Run failed;
+  failed.backend = "copy";
+  failed.workload = "db-random-write";
+  failed.status = "failed";
+  failed.error = "exit 3 | stderr: disk full";
+  r.runs.push_back(failed);
+  return r;
+}
+
+TEST(Reports, FindingsSayWhatTheNumbersShow) {
+  std::string md = rep::render_markdown(traced());
+  for (const char* want : {"overlayfs copied up 1 GiB for 64 KiB of writes in db-random-write (16,384× the bytes written).",
+                           "reflink copied nothing up in db-random-write.",
+                           "db-random-write: reflink was fastest (10.1 ms); overlayfs took 3.97× as long (40.1 ms).",
+                           "The tracer lost 3 events", "1 run failed: db-random-write on copy; see",
+                           "| overlayfs | 40.1 ms | ± 142 µs | 3.97× | 4 | 1 GiB |", "| copy | failed |",
+                           "exit 3 \\| stderr: disk full"})
+    EXPECT_NE(md.find(want), std::string::npos) << "missing: " << want << "\n" << md;
+  EXPECT_EQ(md.find("†"), std::string::npos) << "traced figures are not ground truth";
+}
+
+TEST(Reports, EmptyResultsStillMakeReports) {
+  rep::Results r;
+  EXPECT_NE(rep::render_markdown(r).find("No run produced a result."), std::string::npos);
+  EXPECT_EQ(rep::render_csv(r).find('\n'), rep::render_csv(r).size() - 1);
+  EXPECT_NE(rep::render_html(r).find("</html>"), std::string::npos);
+}
+
+TEST(Reports, LatencyCdfSurvivesTheRoundTrip) {
+  std::vector<int64_t> lat;
+  for (int i = 1; i <= 1000; ++i) lat.push_back(i * 1000);
+  rep::Quantiles q = rep::quantiles(lat);
+  ASSERT_EQ(q.cdf.size(), std::size(rep::kCdfFractions));
+  EXPECT_EQ(q.cdf.front(), (std::pair<double, int64_t>{0, 1000}));
+  EXPECT_EQ(q.cdf.back(), (std::pair<double, int64_t>{1, 1000000}));
+  rep::Run run;
+  run.backend = "b";
+  run.workload = "w";
+  run.op_latency = q;
+  EXPECT_EQ(rep::run_from_json(rep::to_json(run)).op_latency.cdf, q.cdf);
+}
+
+TEST(Gbench, FoldsRepetitionsAndKeepsSkips) {
+  rep::GbenchFile f = rep::load_gbench(golden("gbench.json"));
+  ASSERT_EQ(f.rows.size(), 3u);
+  EXPECT_EQ(f.rows[0].name, "BM_A/8");
+  EXPECT_EQ(f.rows[0].family, "BM_A");
+  EXPECT_EQ(f.rows[0].instance, "8");
+  EXPECT_EQ(f.rows[0].repetitions, 2);
+  EXPECT_NEAR(f.rows[0].real_ns, 18.763648030192762, 1e-9);  // the "median" aggregate
+  EXPECT_EQ(f.rows[0].counters.at("bytes"), 8);
+  EXPECT_EQ(f.rows[2].error, "unavailable: no btrfs");
+  std::string md = rep::render_markdown(fixture(), {f});
+  EXPECT_NE(md.find("## Microbenchmarks"), std::string::npos);
+  EXPECT_NE(md.find("| BM_A/8 | 18.8 ns |"), std::string::npos) << md;
+  EXPECT_THROW(rep::load_gbench(golden("results.json")), Error);  // not benchmark output
+}
+
+TEST(ReportCli, FormatsAndOut) {
+  TempDir dir(scratch_root(), "report-cli");
+  Output md = run_cowbench({"report", golden("results.json")});
+  EXPECT_EQ(md.code, 0) << md.out;
+  EXPECT_EQ(md.out, read_file(golden("report.md")));
+  std::string csv = path_join(dir.path(), "r.csv");
+  EXPECT_EQ(run_cowbench({"report", golden("results.json"), "--format", "csv", "--out", csv}).code, 0);
+  EXPECT_EQ(read_file(csv), read_file(golden("results.csv")));
+  std::string html = path_join(dir.path(), "r.html");
+  Output h = run_cowbench({"report", golden("results.json"), "--format", "html", "--out", html, "--gbench", golden("gbench.json")});
+  EXPECT_EQ(h.code, 0) << h.out;
+  EXPECT_NE(read_file(html).find("Microbenchmarks"), std::string::npos);
+  rep::write_reports(fixture(), path_join(dir.path(), "out"));
+  for (const char* f : {"report.md", "results.csv", "report.html"})
+    EXPECT_TRUE(std::filesystem::is_regular_file(path_join(path_join(dir.path(), "out"), f))) << f;
+}
+
+TEST(ReportCli, BadInputExitsTwo) {
+  TempDir dir(scratch_root(), "report-cli");
+  std::string missing = path_join(dir.path(), "nope.json");
+  for (const auto& [args, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"report", missing}, missing},
+           {{"report", golden("results.json"), "--format", "pdf"}, "pdf"},
+           {{"report", golden("results.json"), "--gbench", missing}, missing},
+           {{"report", golden("gbench.json")}, "schema"},
+           {{"report", golden("results.json"), "--format", "csv", "--gbench", golden("gbench.json")}, "csv"},
+           {{"report"}, "RESULTS"},
+       }) {
+    Output o = run_cowbench(args);
+    EXPECT_EQ(o.code, 2) << o.out;
+    EXPECT_NE(o.out.find(says), std::string::npos) << "expected '" << says << "' in: " << o.out;
+  }
+  Output help = run_cowbench({"report", "--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.out.find("--gbench"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cowbench::test
