@@ -13,13 +13,6 @@ std::function<PreparedImage(snap::Snapshotter&, const std::string&)> make_image_
   };
 }
 
-std::function<std::unique_ptr<TraceSession>(const std::string&)> make_tracer_factory() {
-  return [](const std::string& mode) -> std::unique_ptr<TraceSession> {
-    if (mode == "off" || mode == "auto") return nullptr;
-    fail(Errc::kUsage, "--trace {}: this build has no tracer", mode);
-  };
-}
-
 void write_run_reports(const rep::Results&, const std::string&) {}
 
 }  // namespace cowbench
