@@ -24,17 +24,18 @@ test: build
 test-unprivileged: build
 	@ctest --preset $(PRESET) -LE root $(CTEST_ARGS)
 
-# The main job: what this host supports, then a short measured run of the backends.
+# The main job: what this host supports, then the default matrix (every available backend,
+# the default workloads on the synthetic `default` image, 3 repeats) into ./cowbench-out/.
 run: build
 	$(COWBENCH) doctor --workdir $(WORKDIR)
-	$(COWBENCH) list backends --workdir $(WORKDIR)
-	$(BUILD_DIR)/bench/bench_snapshotters --benchmark_min_time=0.05 --workdir=$(WORKDIR)
-	$(COWBENCH) gc --workdir $(WORKDIR)
+	$(COWBENCH) run --workdir $(WORKDIR) --out ./cowbench-out $(RUN_ARGS)
 
-# The long benchmarks (minutes): snapshot operations and copy vs cp -a.
+# The long benchmarks (minutes): snapshot operations, copy vs cp -a, block CoW, image import.
 bench: build
 	$(BUILD_DIR)/bench/bench_snapshotters --workdir=$(WORKDIR)
 	$(BUILD_DIR)/bench/bench_copy
+	$(BUILD_DIR)/bench/bench_block --workdir=$(WORKDIR)
+	$(BUILD_DIR)/bench/bench_import --workdir=$(WORKDIR)
 
 # A long libFuzzer run over the layer reader and applier (FUZZ_SECONDS, default 600); the corpus grows in build/fuzz-work.
 FUZZ_SECONDS ?= 600

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "bench/bench_util.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/mount.h"
@@ -184,14 +185,7 @@ void BM_FirstWrite(benchmark::State& state, const std::string& backend) {
 int main(int argc, char** argv) {
   using namespace cowbench::bench;
   // Our own flag, taken out before Google Benchmark parses the rest.
-  int out = 1;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--workdir=", 10) == 0)
-      g_workdir = argv[i] + 10;
-    else
-      argv[out++] = argv[i];
-  }
-  argc = out;
+  take_flag(argc, argv, "--workdir=", [](std::string v) { g_workdir = std::move(v); });
   // One timed operation per repetition: the median aggregate is the median latency.
   for (const auto& name : cowbench::snap::builtin_registry().names()) {
     benchmark::RegisterBenchmark(("Prepare10kFiles/" + name).c_str(), BM_Prepare, name)

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
@@ -173,29 +174,6 @@ std::string fresh_destination_parent() {
   return p;
 }
 
-// Runs argv to completion; returns its exit status, or -1 when it died.
-int run_command(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  if (int err = posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ)) fail_errno(err, "spawn {}", argv[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) fail_sys("wait for {}", argv[0]);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// CPU seconds (user + system) used so far by this process and by its waited-for children:
-// wall time on a shared machine depends on the neighbours, CPU time much less.
-double cpu_seconds() {
-  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  rusage self {}, children {};
-  getrusage(RUSAGE_SELF, &self);
-  getrusage(RUSAGE_CHILDREN, &children);
-  return secs(self.ru_utime) + secs(self.ru_stime) + secs(children.ru_utime) + secs(children.ru_stime);
-}
-
 void set_counters(benchmark::State& state, const Tree& t, double cpu) {
   state.counters["cpu_ms_per_copy"] = cpu * 1e3 / static_cast<double>(state.iterations());
   state.SetBytesProcessed(static_cast<int64_t>(t.bytes * state.iterations()));
@@ -288,16 +266,8 @@ void register_all() {
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  // Our own flags, after Google Benchmark has taken its own.
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a.starts_with("--copy_workdir=")) {
-      cowbench::bench::g_workdir = std::string(a.substr(15));
-      for (int j = i; j < argc; ++j) argv[j] = argv[j + 1];
-      --argc;
-      --i;
-    }
-  }
+  // Our own flag, after Google Benchmark has taken its own.
+  cowbench::bench::take_flag(argc, argv, "--copy_workdir=", [](std::string v) { cowbench::bench::g_workdir = std::move(v); });
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   cowbench::bench::register_all();
   benchmark::RunSpecifiedBenchmarks();

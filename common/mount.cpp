@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "common/error.h"
@@ -263,6 +265,33 @@ std::vector<std::string> mounts_under(const std::string& path) {
     return std::count(a.begin(), a.end(), '/') > std::count(b.begin(), b.end(), '/');
   });
   return out;
+}
+
+MountEntry mount_of(const std::string& path) {
+  char buf[PATH_MAX];
+  if (!realpath(path.c_str(), buf)) fail_sys("{}", path);
+  std::string real = buf;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  MountEntry best;
+  while (std::getline(in, line)) {
+    // id parent major:minor root mountpoint options [optional fields...] - fstype source super_options
+    std::istringstream ls(line);
+    std::string id, parent, devno, root, mp, opts, field;
+    ls >> id >> parent >> devno >> root >> mp >> opts;
+    while (ls >> field && field != "-") {
+    }
+    MountEntry e;
+    ls >> e.fs_type >> e.source >> e.super_options;
+    e.mount_point = unescape_mountinfo(mp);
+    e.source = unescape_mountinfo(e.source);
+    e.options = opts;
+    bool covers = e.mount_point == "/" || real == e.mount_point ||
+                  (real.size() > e.mount_point.size() && real.compare(0, e.mount_point.size(), e.mount_point) == 0 &&
+                   real[e.mount_point.size()] == '/');
+    if (covers && e.mount_point.size() >= best.mount_point.size()) best = std::move(e);
+  }
+  return best;
 }
 
 ScopedMount::ScopedMount(const std::vector<Mount>& mounts, std::string target) : target_(std::move(target)) {

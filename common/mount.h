@@ -38,6 +38,18 @@ void unmount(const std::string& target);
 // Every mount point at or below `path` (from /proc/self/mountinfo), deepest first.
 std::vector<std::string> mounts_under(const std::string& path);
 
+// The mount a path lives on, from /proc/self/mountinfo.
+struct MountEntry {
+  std::string mount_point;
+  std::string fs_type;
+  std::string source;
+  std::string options;        // per-mount options (rw, noatime, ...)
+  std::string super_options;  // the filesystem's options
+};
+// The mount holding `path` (resolved with realpath): the longest mount point that is a
+// prefix of it, the last such in mount order. Throws kNotFound when the path does not exist.
+MountEntry mount_of(const std::string& path);
+
 // Owns mounts on a target directory: mounts in the constructor, unmounts in the destructor.
 class ScopedMount {
  public:

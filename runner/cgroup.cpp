@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 
@@ -250,6 +251,12 @@ std::vector<std::string> remove_stale_cgroups(const CgroupLayout& layout) {
       if (e->d_type == DT_DIR && e->d_name[0] != '.') groups.push_back(path_join(parent, e->d_name));
     closedir(d);
     for (const auto& g : groups) {
+      // Groups are named run-<pid>-<n> by the runner: those of a live run are not stale.
+      std::string base = g.substr(g.rfind('/') + 1);
+      if (base.starts_with("run-")) {
+        pid_t owner = static_cast<pid_t>(std::atol(base.c_str() + 4));
+        if (owner > 0 && owner != getpid() && ::kill(owner, 0) == 0) continue;
+      }
       try {
         std::istringstream in(read_file(path_join(g, "cgroup.procs")));
         pid_t pid;

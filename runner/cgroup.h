@@ -59,7 +59,9 @@ class Cgroup {
   uint64_t id_ = 0;
 };
 
-// Removes leftover cowbench/<name> cgroups (used by gc); returns the removed paths.
+// Removes leftover cowbench/<name> cgroups (used by gc), killing what still runs in them;
+// groups named run-<pid>-… of a live process other than this one are left alone. Returns
+// the removed paths.
 std::vector<std::string> remove_stale_cgroups(const CgroupLayout& layout);
 
 }  // namespace cowbench

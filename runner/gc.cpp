@@ -8,13 +8,15 @@
 #include "common/fs.h"
 #include "common/loop.h"
 #include "common/mount.h"
+#include "runner/cgroup.h"
 
 namespace cowbench {
 namespace {
 
 // Directories of a work dir that hold only per-run scratch state.
 bool is_scratch(const std::string& name) {
-  return name.starts_with(".probe-") || name == "tmp" || name == "containers" || name.starts_with("scratch.");
+  return name.starts_with(".probe-") || name == "tmp" || name == "containers" || name == "import-mnt" ||
+         name.starts_with("scratch.");
 }
 
 }  // namespace
@@ -66,6 +68,13 @@ GcReport collect_garbage(const std::string& workdir, bool everything) {
         for (const auto& s : subdirs) self(s, depth - 1, self);
     };
     scan(dir, 1, scan);
+  }
+  // Container cgroups of killed runs: rmdir only succeeds on empty ones, so a running
+  // cowbench elsewhere keeps its own.
+  try {
+    for (const auto& c : remove_stale_cgroups(detect_cgroup_layout())) report.removed.push_back(c);
+  } catch (const Error& e) {
+    report.errors.push_back(e.what());
   }
   for (const auto& v : victims) {
     try {

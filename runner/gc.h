@@ -15,7 +15,7 @@ struct GcReport {
 
 // Cleans `workdir`: unmounts every mount at or below it (deepest first), detaches loop
 // devices backed by files below it, removes scratch directories (probe dirs, tmp/,
-// containers/). With `everything` it also removes the work directory itself, caches
+// containers/, import-mnt/) and empty cowbench container cgroups. With `everything` it also removes the work directory itself, caches
 // included. A missing workdir is not an error.
 GcReport collect_garbage(const std::string& workdir, bool everything);
 

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "snapshotters/fiemap.h"
 
 namespace cowbench {
 namespace {
@@ -35,7 +36,10 @@ void scan(int dirfd, const std::string& rel, const std::set<std::string>& lower,
     bool from_below = lower.count(path) > 0;
     if (!from_below) {
       Fd f(openat(dirfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-      from_below = f && fgetxattr(f.get(), "trusted.overlay.origin", nullptr, 0) >= 0;
+      // The kernel's overlay records the origin in trusted.overlay.origin, fuse-overlayfs in
+      // user.fuseoverlayfs.origin (a rename of a lower file keeps it).
+      for (const char* name : {"trusted.overlay.origin", "user.fuseoverlayfs.origin"})
+        from_below = from_below || (f && fgetxattr(f.get(), name, nullptr, 0) >= 0);
     }
     if (from_below) {
       ++t.files;
@@ -46,6 +50,23 @@ void scan(int dirfd, const std::string& rel, const std::set<std::string>& lower,
 }
 
 }  // namespace
+
+CopyupTruth extent_copyups(const std::string& root, const std::set<std::string>& lower_paths) {
+  CopyupTruth t;
+  for (const std::string& p : lower_paths) {
+    std::string path = root + p;
+    Fd f(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    struct stat st {};
+    if (!f || fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // deleted, renamed or replaced
+    snap::ExtentUsage u = snap::file_extent_usage(f.get(), path);
+    uint64_t own = u.exclusive_bytes - u.inline_bytes;
+    if (own > 0) {
+      ++t.files;
+      t.bytes += static_cast<int64_t>(own);
+    }
+  }
+  return t;
+}
 
 std::string writable_dir(const std::vector<Mount>& mounts) {
   for (const auto& m : mounts) {

@@ -20,8 +20,16 @@ struct CopyupTruth {
 std::string writable_dir(const std::vector<Mount>& mounts);
 
 // File-granular backends: the regular files of `upper` that came from a lower layer — they
-// carry overlay's trusted.overlay.origin xattr (set at copy-up, renames included) or sit at a
-// path that exists below (`lower_paths`, absolute paths inside the container).
+// carry an origin xattr set at copy-up and kept by renames (trusted.overlay.origin; for
+// fuse-overlayfs user.fuseoverlayfs.origin) or sit at a path that exists below
+// (`lower_paths`, absolute paths inside the container).
 CopyupTruth file_copyups(const std::string& upper, const std::set<std::string>& lower_paths);
+
+// Extent-granular backends (reflink, btrfs): the regular files of the container's tree
+// `root` that exist below (`lower_paths`) and now hold data extents of their own (FIEMAP
+// without the shared flag), and those exclusive bytes. Data btrfs keeps inline in metadata
+// is never flagged shared, so inline extents are left out: writes to files of a few KiB
+// that btrfs stores inline are not seen.
+CopyupTruth extent_copyups(const std::string& root, const std::set<std::string>& lower_paths);
 
 }  // namespace cowbench

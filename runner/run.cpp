@@ -1,5 +1,6 @@
 // `cowbench run`: the measured matrix (see run.h).
 #include "runner/run.h"
+#include "runner/host.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -24,6 +25,16 @@ namespace cowbench {
 namespace {
 
 using nlohmann::json;
+
+void add_filesystem(json& host, const std::string& role, const std::string& path) {
+  try {
+    MountEntry m = mount_of(path);
+    host["filesystems"][role] = m.fs_type;
+    host["mount_options"][role] = m.options + (m.super_options.empty() ? "" : "," + m.super_options);
+  } catch (const Error& e) {
+    log::warn("cannot tell the file system of {}: {}", path, e.what());
+  }
+}
 
 int64_t mono_ns() {
   timespec ts{};
@@ -106,8 +117,12 @@ void measure_snapshot(snap::Snapshotter& sn, const snap::BackendSpec& spec, cons
       run.truth_copyups = 0;
       run.truth_copyup_bytes = 0;
       break;
-    case snap::Granularity::kExtent:
-      break;  // CoW'd extents show in exclusive vs shared bytes
+    case snap::Granularity::kExtent: {
+      CopyupTruth t = extent_copyups(writable_dir(mounts), lower);
+      run.truth_copyups = t.files;
+      run.truth_copyup_bytes = t.bytes;
+      break;
+    }
   }
 }
 
@@ -205,6 +220,8 @@ void Matrix::open_backends() {
     b.spec = &spec;
     auto it = cfg_.backend_options.find(name);
     b.sn = spec.create(path_join(cfg_.workdir, name), it == cfg_.backend_options.end() ? snap::BackendOptions{} : it->second);
+    std::string root = path_join(cfg_.workdir, name), store = path_join(root, "store");
+    add_filesystem(results_.host, name, is_mount_point(store) ? store : root);
     progress(fmt::format("importing {} into {}", cfg_.image, name));
     b.image = hooks_.import_image(*b.sn, name);
     results_.config["images"][name] = {{"top", b.image.top}, {"import_ns", b.image.import_ns}, {"cached", b.image.cached}};
@@ -419,9 +436,9 @@ void Matrix::save() {
 }
 
 rep::Results Matrix::run() {
-  results_.host = describe_host(cfg_.workdir);
   results_.config = {{"version", COWBENCH_VERSION},
                      {"image", cfg_.image},
+                     {"platform", cfg_.platform},
                      {"repeat", cfg_.repeat},
                      {"warmup", cfg_.warmup},
                      {"cache", cfg_.cache},
@@ -430,6 +447,7 @@ rep::Results Matrix::run() {
                      {"timeout_s", cfg_.timeout.count()},
                      {"workdir", cfg_.workdir}};
   make_dirs(cfg_.workdir);
+  results_.host = describe_host(cfg_.workdir);
   containers_ = path_join(cfg_.workdir, "containers");
   make_dirs(containers_);
   // Tracer first: a forced mode that cannot work here is a usage error before any work.
@@ -516,17 +534,17 @@ wl::FileList list_image_files(snap::Snapshotter& sn, const std::string& top, con
 }
 
 json describe_host(const std::string& workdir) {
-  utsname u{};
-  uname(&u);
-  json h{{"kernel", u.release},
-         {"arch", u.machine},
-         {"cpus", std::thread::hardware_concurrency()},
-         {"memory_bytes", meminfo_kb("MemTotal") * 1024},
-         {"cgroups", detect_cgroup_layout().describe()}};
-  try {
-    h["filesystems"]["workdir"] = fs_type_name(workdir);
-  } catch (const Error&) {
-  }
+  HostFacts f = host_facts();
+  json h{{"kernel", f.kernel},
+         {"arch", f.arch},
+         {"cpu_model", f.cpu_model},
+         {"cpus", f.cpus},
+         {"memory_bytes", f.memory_bytes},
+         {"lockdown", f.lockdown},
+         {"cgroups", f.cgroup_layout},
+         {"filesystems", json::object()},
+         {"mount_options", json::object()}};
+  add_filesystem(h, "workdir", workdir);
   return h;
 }
 

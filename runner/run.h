@@ -21,6 +21,7 @@ struct RunConfig {
   std::map<std::string, snap::BackendOptions> backend_options;
   std::vector<std::string> workloads;  // empty: wl::default_workloads()
   std::string image = "synth:default";
+  std::string platform;                // os/arch[/variant] to pick from an index; "" = this host
   int repeat = 3;
   bool warmup = true;                  // one unrecorded run per (backend, workload) first
   std::string cache = "warm";          // warm | cold (drop caches before each run)

@@ -31,6 +31,7 @@ ExtentUsage& ExtentUsage::operator+=(const ExtentUsage& o) {
   shared_bytes += o.shared_bytes;
   extents += o.extents;
   shared_extents += o.shared_extents;
+  inline_bytes += o.inline_bytes;
   inodes += o.inodes;
   return *this;
 }
@@ -69,6 +70,7 @@ ExtentUsage file_extent_usage(int fd, const std::string& what) {
         ++u.shared_extents;
       } else {
         u.exclusive_bytes += e.fe_length;
+        if (e.fe_flags & FIEMAP_EXTENT_DATA_INLINE) u.inline_bytes += e.fe_length;
       }
       last = last || (e.fe_flags & FIEMAP_EXTENT_LAST);
       start = e.fe_logical + e.fe_length;

@@ -11,6 +11,7 @@ struct ExtentUsage {
   uint64_t shared_bytes = 0;     // data extents the file system flags FIEMAP_EXTENT_SHARED
   uint64_t extents = 0;          // data extents seen
   uint64_t shared_extents = 0;
+  uint64_t inline_bytes = 0;  // of exclusive_bytes, data kept inline in metadata (btrfs small files)
   uint64_t inodes = 0;  // inodes, hard links counted once, the root included
 
   ExtentUsage& operator+=(const ExtentUsage& o);

@@ -1,12 +1,21 @@
 // The cowbench command line as a user meets it: --help everywhere, exit codes, one-line usage errors.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <chrono>
+#include <thread>
 #include <cstdio>
+#include <filesystem>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/fs.h"
+#include "common/mount.h"
 #include "tests/test_util.h"
 
 namespace cowbench::test {
@@ -81,6 +90,83 @@ TEST(Cli, GcOnEmptyWorkdir) {
   Result r = run("gc --workdir " + w.path());
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("nothing to clean"), std::string::npos) << r.out;
+}
+
+// The main job end to end: a real synthetic image generated, imported into two backends,
+// run, reported; the second run reuses the imported layers.
+TEST(Cli, RunImportsARealImageAndReuses) {
+  if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  TempDir w(scratch_root(), "cli-run");
+  std::string common = fmt::format(
+      "run --image synth:tiny@7 --backends overlayfs,copy --workloads db-random-write,startup --repeat 1 --no-warmup "
+      "--trace off --workdir {}/work --out {}/out",
+      w.path(), w.path());
+  Result r = run(common);
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(read_file(w.path() + "/out/results.json"));
+  EXPECT_EQ(j["schema"], "cowbench/v1");
+  ASSERT_EQ(j["runs"].size(), 4u) << j.dump(1);
+  for (const auto& run : j["runs"]) EXPECT_EQ(run["status"], "ok") << run.dump();
+  for (const char* b : {"overlayfs", "copy"}) {
+    EXPECT_FALSE(j["config"]["images"][b]["top"].get<std::string>().empty()) << b;
+    EXPECT_FALSE(j["config"]["images"][b]["cached"].get<bool>()) << b;
+  }
+  EXPECT_TRUE(j["host"]["filesystems"].contains("workdir")) << j["host"].dump();
+  for (const char* f : {"report.md", "report.html", "results.csv"})
+    EXPECT_TRUE(std::filesystem::exists(w.path() + "/out/" + f)) << f;
+
+  r = run(common);
+  ASSERT_EQ(r.code, 0) << r.out;
+  j = nlohmann::json::parse(read_file(w.path() + "/out/results.json"));
+  for (const char* b : {"overlayfs", "copy"}) EXPECT_TRUE(j["config"]["images"][b]["cached"].get<bool>()) << b;
+  EXPECT_TRUE(mounts_under(w.path()).empty());
+
+  r = run("run --image synth:no-such-profile --workdir " + w.path() + "/work --out " + w.path() + "/out2");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no-such-profile"), std::string::npos) << r.out;
+}
+
+// Ctrl-C in the middle of a matrix: exit 130, the finished runs kept in a valid results.json,
+// nothing left mounted.
+TEST(Cli, SigintKeepsFinishedRuns) {
+  if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  TempDir w(scratch_root(), "cli-int");
+  std::string out = w.path() + "/out", results = out + "/results.json";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    std::string wd = w.path() + "/work";
+    execl(COWBENCH_BIN, "cowbench", "run", "--image", "synth:tiny@3", "--backends", "overlayfs", "--workloads",
+          "startup,metadata", "--repeat", "50", "--no-warmup", "--trace", "off", "--workdir", wd.c_str(), "--out",
+          out.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until at least two runs are on disk, then interrupt.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  size_t seen = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      seen = nlohmann::json::parse(read_file(results))["runs"].size();
+    } catch (const std::exception&) {
+    }
+    if (seen >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_GE(seen, 2u) << "the run made no progress";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  auto j = nlohmann::json::parse(read_file(results));
+  EXPECT_TRUE(j["interrupted"].get<bool>());
+  EXPECT_GE(j["runs"].size(), seen);
+  EXPECT_LT(j["runs"].size(), 100u);
+  for (const auto& run : j["runs"]) EXPECT_EQ(run["status"], "ok") << run.dump();
+  EXPECT_TRUE(mounts_under(w.path()).empty());
 }
 
 }  // namespace
