@@ -155,6 +155,7 @@ void BM_FirstWrite(benchmark::State& state, const std::string& backend) {
       std::string key = fmt::format("w{}", b->next_key++);
       ScopedMount m(b->sn->prepare(key, parent), b->target);
       std::string path = path_join(b->target, "inherited");
+      sync();  // what prepare wrote (a full copy) is on disk before the clock starts
       state.ResumeTiming();
 
       Fd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));

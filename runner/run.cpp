@@ -265,7 +265,12 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
   }
   int64_t prepare_ns = mono_ns() - t0;
   try {
-    if (cfg_.cache == "cold") drop_caches();
+    // Settle: what prepare (and earlier runs) left dirty is written back before the clock
+    // starts, so that writeback does not land inside a measurement.
+    if (cfg_.cache == "cold")
+      drop_caches();
+    else
+      sync();
     Cgroup cg(layout_, key);
     SandboxOptions so;
     so.mounts = mounts;
@@ -414,7 +419,10 @@ rep::Run Matrix::on_snapshotter(Backend& b, Planned& p, int repeat) {
   run.workload = p.name;
   run.repeat = repeat;
   run.cache = cfg_.cache;
-  if (cfg_.cache == "cold") drop_caches();
+  if (cfg_.cache == "cold")
+    drop_caches();
+  else
+    sync();
   int64_t t0 = mono_ns();
   wl::Outcome o = p.w->run_on_snapshotter(*b.sn, b.image.top, p.plan, containers_);
   run.wall_ns = mono_ns() - t0;
