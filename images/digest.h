@@ -1,36 +1,16 @@
 // SHA-256 digests in OCI form ("sha256:<64 hex>"): streaming hashing, validation, chain ids.
 #pragma once
 
-#include <openssl/evp.h>
-
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/sha256.h"
+
 namespace cowbench::img {
 
-// A streaming SHA-256 (OpenSSL EVP). Move-only; the context is freed by the destructor.
-class Sha256 {
- public:
-  Sha256();
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  Sha256(Sha256&& o) noexcept;
-  Sha256& operator=(Sha256&& o) noexcept;
-  ~Sha256();
-
-  void update(const void* data, size_t n);
-  void update(std::string_view s) { update(s.data(), s.size()); }
-  // Bytes hashed so far.
-  uint64_t size() const noexcept { return size_; }
-  // "sha256:<hex>" of everything hashed; the object must not be updated afterwards.
-  std::string digest();
-
- private:
-  EVP_MD_CTX* ctx_ = nullptr;
-  uint64_t size_ = 0;
-};
+using cowbench::Sha256;  // streaming, common/sha256.h
 
 // "sha256:<hex>" of `data`.
 std::string sha256_digest(std::string_view data);

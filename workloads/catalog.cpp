@@ -17,7 +17,7 @@
 #include "common/mount.h"
 #include "common/prng.h"
 #include "snapshotters/snapshotter.h"
-#include "workloads/digest.h"
+#include "common/sha256.h"
 #include "workloads/io_engine.h"
 #include "workloads/workload.h"
 
@@ -73,12 +73,12 @@ std::vector<std::string> plan_paths(const json& plan, const char* key) {
 Outcome read_all(const json& plan) {
   Outcome o;
   IoEngine io;
-  Digest d;
+  Sha256 d;
   uint64_t bytes = 0;
   for (const auto& path : plan_paths(plan, "files")) {
     timed(o, [&] {
-      d.add(path);
-      bytes += io.read_file(path, [&](const char* p, size_t n) { d.add({p, n}); });
+      d.update(path);
+      bytes += io.read_file(path, [&](const char* p, size_t n) { d.update({p, n}); });
     });
   }
   o.digest = d.hex();
@@ -136,7 +136,7 @@ class AppendLog final : public Workload {
   Outcome run(const json& plan) const override {
     Outcome o;
     IoEngine io;
-    Digest d;
+    Sha256 d;
     Prng rng(plan.at("seed").get<uint64_t>());
     int records = plan.at("records").get<int>();
     for (const auto& path : plan_paths(plan, "files")) {
@@ -144,7 +144,7 @@ class AppendLog final : public Workload {
       if (!fd) fail_sys("open {} for append", path);
       for (int i = 0; i < records; ++i) {
         std::string rec = fmt::format("{} record {} {}\n", path, i, rng.text(100 + rng.below(100)));
-        d.add(rec);
+        d.update(rec);
         timed(o, [&] { io.write_at(fd.get(), -1, rec, path); });
       }
       timed(o, [&] { io.sync(fd.get(), true, path); });
@@ -182,15 +182,15 @@ class DbRandomWrite final : public Workload {
   Outcome run(const json& plan) const override {
     Outcome o;
     IoEngine io;
-    Digest d;
+    Sha256 d;
     Prng rng(plan.at("seed").get<uint64_t>());
     std::map<std::string, Fd> open_files;
     for (const auto& w : plan.at("writes")) {
       std::string path = w.at("path").get<std::string>();
       int64_t off = w.at("offset").get<int64_t>();
       std::string block = rng.text(4096);
-      d.add(fmt::format("{}@{}", path, off));
-      d.add(block);
+      d.update(fmt::format("{}@{}", path, off));
+      d.update(block);
       timed(o, [&] {
         auto it = open_files.find(path);
         if (it == open_files.end()) {
@@ -223,7 +223,7 @@ class Metadata final : public Workload {
   std::vector<std::string> modified_lower_files(const json& plan) const override { return plan_paths(plan, "files"); }
   Outcome run(const json& plan) const override {
     Outcome o;
-    Digest d;
+    Sha256 d;
     int i = 0;
     for (const auto& path : plan_paths(plan, "files")) {
       timed(o, [&] {
@@ -238,7 +238,7 @@ class Metadata final : public Workload {
       });
       struct stat st {};
       if (lstat(path.c_str(), &st) != 0) fail_sys("stat {}", path);
-      d.add(fmt::format("{} {:o} {} {} {}\n", path, st.st_mode & 07777, st.st_uid, st.st_gid, st.st_mtim.tv_sec));
+      d.update(fmt::format("{} {:o} {} {} {}\n", path, st.st_mode & 07777, st.st_uid, st.st_gid, st.st_mtim.tv_sec));
       ++i;
     }
     o.digest = d.hex();
@@ -265,7 +265,7 @@ class PkgInstall final : public Workload {
   Outcome run(const json& plan) const override {
     Outcome o;
     IoEngine io;
-    Digest d;
+    Sha256 d;
     Prng rng(plan.at("seed").get<uint64_t>());
     std::string root = plan.at("root").get<std::string>();
     int dirs = plan.at("dirs").get<int>(), nfiles = plan.at("files").get<int>();
@@ -279,8 +279,8 @@ class PkgInstall final : public Workload {
     for (int i = 0; i < nfiles; ++i) {
       std::string path = fmt::format("{}/d{}/f{}", root, i % dirs, i);
       std::string content = rng.text(1024 + rng.below(7 * 1024));
-      d.add(path);
-      d.add(content);
+      d.update(path);
+      d.update(content);
       timed(o, [&] {
         Fd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
         if (!fd) fail_sys("create {}", path);
@@ -288,13 +288,13 @@ class PkgInstall final : public Workload {
       });
     }
     for (const auto& path : plan_paths(plan, "delete")) {
-      d.add("rm " + path);
+      d.update("rm " + path);
       timed(o, [&] {
         if (unlink(path.c_str()) != 0) fail_sys("delete {}", path);
       });
     }
     for (const auto& path : plan_paths(plan, "rename")) {
-      d.add("mv " + path);
+      d.update("mv " + path);
       timed(o, [&] {
         if (rename(path.c_str(), (path + ".moved").c_str()) != 0) fail_sys("rename {}", path);
       });
@@ -346,7 +346,7 @@ class ContainerdBench final : public Workload {
   Outcome run_on_snapshotter(snap::Snapshotter& sn, const std::string&, const json& plan,
                              const std::string& scratch) const override {
     Outcome o;
-    Digest d;
+    Sha256 d;
     Prng rng(plan.at("seed").get<uint64_t>());
     size_t file_size = plan.at("file_size").get<size_t>();
     std::string tag = fmt::format("cbench-{}-{}", getpid(), now_ns());
@@ -366,7 +366,7 @@ class ContainerdBench final : public Workload {
           for (const auto& op : layer) {
             std::string path = target.path() + op.at("path").get<std::string>();
             std::string kind = op.at("op").get<std::string>();
-            d.add(kind + " " + op.at("path").get<std::string>());
+            d.update(kind + " " + op.at("path").get<std::string>());
             if (kind == "create") {
               std::string content = rng.text(file_size);
               write_file_atomic(path, content, 0644, false);
@@ -467,9 +467,9 @@ class Exec final : public Workload {
     o.ops = 1;
     o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     o.stderr_tail = err.size() > 2048 ? err.substr(err.size() - 2048) : err;
-    Digest d;
-    d.add(cmd);
-    d.add(std::to_string(o.exit_code));
+    Sha256 d;
+    d.update(cmd);
+    d.update(std::to_string(o.exit_code));
     o.digest = d.hex();
     return o;
   }
