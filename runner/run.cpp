@@ -9,12 +9,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <thread>
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/fuse_mount.h"
 #include "common/log.h"
 #include "common/mount.h"
 #include "runner/cgroup.h"
@@ -140,6 +142,19 @@ void fill_outcome(const wl::Outcome& o, rep::Run& run) {
   }
 }
 
+// A failed run on a FUSE mount that saw ENOTCONN, or a process killed by SIGBUS (pages of a
+// mapped file that can no longer be read), lost its daemon: say so, not just the symptom.
+void explain_dead_fuse_daemon(const std::vector<Mount>& mounts, const std::string& backend, rep::Run& run) {
+  if (run.status == "ok") return;
+  bool fuse = std::any_of(mounts.begin(), mounts.end(), [](const Mount& m) { return m.type == kFuseOverlayfsType; });
+  if (!fuse) return;
+  for (std::string_view why : {std::string_view(std::strerror(ENOTCONN)), std::string_view("SIGBUS")})
+    if (run.error.find(why) != std::string::npos || run.stderr_tail.find(why) != std::string::npos) {
+      run.error += fmt::format(" (the FUSE daemon serving the container's root on {} died)", backend);
+      return;
+    }
+}
+
 void fill_trace(const TraceCounts& c, rep::Run& run) {
   run.copyup_events = c.copyup_events;
   run.copyup_bytes = c.copyup_bytes;
@@ -147,7 +162,22 @@ void fill_trace(const TraceCounts& c, rep::Run& run) {
   run.copyup_latency = rep::quantiles(lat);
   run.cow_extents = c.cow_extents;
   run.cow_bytes = c.cow_bytes;
-  if (!c.extra.empty()) run.extra["trace"] = c.extra;
+  run.extra["trace"] = c.extra;
+  run.extra["trace"]["lost_events"] = c.lost_events;  // summed into results.trace.lost_events
+}
+
+// What the tracer watches in one container: its cgroup, its snapshot's mounts, how it CoWs.
+TraceTarget trace_target(const Cgroup& cg, const Backend& b, const std::vector<Mount>& mounts) {
+  TraceTarget t;
+  t.cgroup_id = cg.id();
+  t.backend = b.name;
+  t.mounts = mounts;
+  switch (b.spec->caps.cow_granularity) {
+    case snap::Granularity::kFile: t.cow = TraceCow::kFile; break;
+    case snap::Granularity::kExtent: t.cow = TraceCow::kExtent; break;
+    case snap::Granularity::kTree: t.cow = TraceCow::kTree; break;
+  }
+  return t;
 }
 
 class Matrix {
@@ -278,11 +308,12 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
     so.timeout = cfg_.timeout;
     so.cgroup = &cg;
     so.cancel = &stop_;
-    if (tracer_) tracer_->begin(cg.id(), 0);
+    if (tracer_) tracer_->begin(trace_target(cg, b, mounts));
     const wl::Workload& w = *p.w;
     const json& plan = p.plan;
     SandboxResult r = run_in_sandbox(so, [&] { return wl::to_json(w.run(plan)); });
-    if (tracer_) fill_trace(tracer_->end(), run);
+    TraceCounts traced;
+    if (tracer_) traced = tracer_->end();
     CgroupStats cs = cg.stats();
     cg.close();
     run.setup_ns = prepare_ns + r.setup_ns;
@@ -293,10 +324,12 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
     if (!r.ok) {
       run.status = "failed";
       run.error = r.error;
+
     } else {
       run.wall_ns = r.run_ns;
       fill_outcome(wl::outcome_from_json(r.result), run);
     }
+    if (tracer_) fill_trace(traced, run);  // after fill_outcome, which sets run.extra
     measure_snapshot(*b.sn, *b.spec, key, mounts, lower_paths_, run);
   } catch (...) {
     try {
@@ -309,6 +342,7 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
   }
   b.sn->remove(key);
   remove_tree(rootfs);
+  explain_dead_fuse_daemon(mounts, b.name, run);
   return run;
 }
 

@@ -1,13 +1,32 @@
 // make_tracer_factory (declared in run_hooks.h): the eBPF tracer behind `--trace MODE`.
 #include "common/error.h"
+#include "common/log.h"
 #include "runner/run_hooks.h"
+
+#ifdef COWBENCH_HAVE_BPF_TRACER
+#include "ebpf/tracer.h"
+#endif
 
 namespace cowbench {
 
 std::function<std::unique_ptr<TraceSession>(const std::string&)> make_tracer_factory() {
   return [](const std::string& mode) -> std::unique_ptr<TraceSession> {
-    if (mode == "off" || mode == "auto") return nullptr;
-    fail(Errc::kUsage, "--trace {}: this build has no tracer", mode);
+    if (mode == "off") return nullptr;
+    if (mode != "auto" && mode != "fentry" && mode != "kprobe" && mode != "tracepoint")
+      fail(Errc::kUsage, "--trace takes auto, fentry, kprobe, tracepoint or off, not '{}'", mode);
+#ifdef COWBENCH_HAVE_BPF_TRACER
+    std::string why;
+    auto tracer = ebpf::open_tracer(mode, {}, &why);
+    if (!tracer) log::warn("tracing off: no probe mode works here ({})", why);
+    return tracer;
+#else
+    if (mode == "auto") {
+      log::warn("tracing off: this cowbench was built without the eBPF tracer (clang, bpftool or libbpf missing)");
+      return nullptr;
+    }
+    fail(Errc::kUsage, "--trace {}: this cowbench was built without the eBPF tracer (clang, bpftool or libbpf missing)",
+         mode);
+#endif
   };
 }
 

@@ -9,9 +9,28 @@
 #include <string>
 #include <vector>
 
+#include "common/mount.h"
+
 namespace cowbench {
 
+// How a backend copies on write (mirrors snap::Granularity, which this header does not pull in).
+enum class TraceCow {
+  kFile,    // whole files copied up into an upper dir (overlayfs, fuse-overlayfs)
+  kExtent,  // shared extents unshared at writeback (reflink, btrfs)
+  kTree,    // everything copied at prepare: nothing happens at write time (copy)
+};
+
+// The container a window watches.
+struct TraceTarget {
+  uint64_t cgroup_id = 0;       // v2 id of the container's cgroup (bpf_get_current_cgroup_id())
+  pid_t fuse_daemon_pid = 0;    // a FUSE daemon serving it from outside that cgroup (0: none)
+  std::string backend;          // for messages
+  TraceCow cow = TraceCow::kFile;
+  std::vector<Mount> mounts;    // the snapshot's mounts: upperdir=/workdir= or the bind source
+};
+
 struct TraceCounts {
+  // -1 = not observable here (details() and extra say why).
   int64_t copyup_events = 0;
   int64_t copyup_bytes = 0;
   std::vector<int64_t> copyup_latencies_ns;
@@ -22,16 +41,18 @@ struct TraceCounts {
 };
 
 // One tracer for a whole `cowbench run`: programs are loaded once, then each container's
-// window is bracketed by begin() / end().
+// window is bracketed by begin() / end(). Windows do not nest; one container at a time.
 class TraceSession {
  public:
   virtual ~TraceSession() = default;
   // The probe mode that won ("tracepoint", "fentry", ...).
   virtual std::string mode() const = 0;
-  // Starts counting events of processes in the cgroup with this v2 id (and of the FUSE
-  // daemon with this pid, if > 0).
-  virtual void begin(uint64_t cgroup_id, pid_t fuse_daemon_pid) = 0;
-  // Stops counting and returns what was seen since begin().
+  // Starts counting events of the processes in target.cgroup_id (and of the FUSE daemon
+  // target.fuse_daemon_pid, if > 0). Call before the container starts (its mounts are made
+  // inside it). Throws when the target's mounts cannot be read.
+  virtual void begin(const TraceTarget& target) = 0;
+  // Stops counting (after making the target's writeback happen) and returns what was seen
+  // since begin().
   virtual TraceCounts end() = 0;
   // Details for results.json (attach failures, programs, why the better modes lost).
   virtual nlohmann::json details() const = 0;

@@ -466,6 +466,10 @@ class Exec final : public Workload {
     o.latencies_ns.push_back(now_ns() - t0);
     o.ops = 1;
     o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (WIFSIGNALED(status))
+      err += fmt::format("{}killed by signal {} ({})\n", err.empty() || err.back() == '\n' ? "" : "\n",
+                         sigabbrev_np(WTERMSIG(status)) ? fmt::format("SIG{}", sigabbrev_np(WTERMSIG(status))) : "?",
+                         strsignal(WTERMSIG(status)));
     o.stderr_tail = err.size() > 2048 ? err.substr(err.size() - 2048) : err;
     Sha256 d;
     d.update(cmd);

@@ -1,0 +1,145 @@
+/* The records and counters shared by copyup.bpf.c and its C++ loader (ebpf/tracer.cpp). */
+#ifndef COWBENCH_EBPF_TRACE_EVENTS_H
+#define COWBENCH_EBPF_TRACE_EVENTS_H
+
+/* Fixed-width fields only: the same bytes are read by the kernel program and user space. The
+ * BPF side gets __u32/__u64 from vmlinux.h, user space from <linux/types.h>. */
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+/* What the container's snapshot is, so that the programs know what to look for (cb_window.kind). */
+enum cb_kind {
+  CB_KIND_NONE = 0,     /* nothing to observe (a full copy: no copy-up ever happens) */
+  CB_KIND_OVERLAY = 1,  /* kernel overlayfs: copy-up = an O_TMPFILE on the upper file system */
+  CB_KIND_FUSE = 2,     /* fuse-overlayfs: copy-up = the daemon creating a file in its workdir */
+  CB_KIND_EXTENT = 3,   /* reflink (XFS) / btrfs: block CoW at writeback */
+};
+
+/* Ring buffer record types (cb_event.type). */
+enum cb_event_type {
+  CB_EV_COPYUP = 1,      /* kernel overlayfs copy-up, completed at the end of its syscall */
+  CB_EV_FUSE_COPYUP = 2, /* fuse-overlayfs copy-up, completed when the daemon answers */
+  CB_EV_COW = 3,         /* block CoW: extents remapped (XFS) or ordered extents (btrfs) */
+  CB_EV_SYSCALL = 4,     /* every syscall of the container (stress tests only: CB_FLAG_ALL_SYSCALLS) */
+};
+
+/* How a copy-up event was completed (cb_event.how). */
+enum cb_how {
+  CB_HOW_SYSCALL_EXIT = 1, /* at the exit of the syscall that made the upper inode */
+  CB_HOW_FUSE_REPLY = 2,   /* when the FUSE daemon replied to the request it served */
+  CB_HOW_PROBE_EXIT = 3,   /* at the return of the overlayfs copy-up function (fexit/kretprobe) */
+};
+
+/* Window flags (cb_window.flags). */
+#define CB_FLAG_ALL_SYSCALLS 1u /* emit a CB_EV_SYSCALL record for every syscall exit of the container */
+
+#define CB_NAME_LEN 32   /* bytes per path component (truncated, NUL-terminated) */
+#define CB_NAME_DEPTH 8  /* path components kept, leaf first */
+#define CB_MAX_PENDING 4 /* copy-ups one task can have in flight (one syscall or one FUSE request) */
+#define CB_HIST_BUCKETS 64
+
+/* One ring buffer record. */
+struct cb_event {
+  __u64 ts_ns;      /* bpf_ktime_get_ns() at completion */
+  __u64 latency_ns; /* copy-up: from the upper inode's creation (overlay) or the FUSE request (fuse) */
+  __u64 bytes;      /* copy-up: the new upper inode's size; CoW: bytes remapped */
+  __u64 ino;        /* the upper (or CoW'd) inode */
+  __u64 offset;     /* CoW: file offset of the extent; FUSE: request unique id */
+  __u32 dev;        /* its super block's dev_t, kernel encoding (major << 20 | minor) */
+  __u32 pid;        /* tgid of the task that made it (FUSE: the daemon) */
+  __u32 tid;
+  __s32 syscall;    /* syscall nr of the container task (FUSE: of the requester), -1 unknown */
+  __u32 type;       /* enum cb_event_type */
+  __u32 fuse_opcode;/* FUSE: the request's opcode, 0 otherwise */
+  __u32 extents;    /* CoW: extents in this record */
+  __u32 how;        /* enum cb_how */
+  char comm[16];
+  char names[CB_NAME_DEPTH][CB_NAME_LEN]; /* path components below the upper dir, leaf first */
+};
+
+/* Indices of the per-CPU counter array (map `counters`). */
+enum cb_counter {
+  CB_C_COPYUPS = 0,
+  CB_C_COPYUP_BYTES,
+  CB_C_COW_EXTENTS,
+  CB_C_COW_BYTES,
+  CB_C_LOST,             /* ring buffer reservations that failed: records lost, counts kept */
+  CB_C_PENDING_OVERFLOW, /* copy-ups beyond CB_MAX_PENDING in one syscall: counted, size unknown */
+  CB_C_FUSE_REQUESTS,
+  CB_C_FUSE_COPYUPS,
+  CB_C_TMPFILES_SKIPPED, /* O_TMPFILE opened by the container itself (not a copy-up) */
+  CB_C_SYSCALL_RECORDS,  /* CB_EV_SYSCALL records emitted */
+  CB_C_PROBE_WINDOWS,    /* fentry/kprobe copy-up windows entered */
+  CB_C_COUNT
+};
+
+/* A copy-up in flight: the new upper inode, waiting for its syscall / FUSE request to end. */
+struct cb_pending {
+  __u64 inode; /* struct inode * (read again at completion) */
+  __u64 ino;
+  __u64 created_ns;
+  __u32 dev;
+  __s32 syscall;
+};
+
+/* Per task (key: tid): the copy-ups it has in flight, and its probe window depth. */
+struct cb_task {
+  struct cb_pending p[CB_MAX_PENDING];
+  __u32 n;
+  __u32 depth;       /* fentry/kprobe: nesting of the copy-up function */
+  __u64 window_ns;   /* fentry/kprobe: when the outermost copy-up call began */
+};
+
+/* An outstanding FUSE request (key: struct cb_req_key). */
+struct cb_req_key {
+  __u64 unique;
+  __u32 conn; /* fuse_conn dev */
+  __u32 pad;
+};
+struct cb_req {
+  __u64 sent_ns;
+  __u32 opcode;
+  __s32 syscall; /* of the requester, when it is a container task in a syscall */
+  __u32 tid;     /* the requester */
+  __u32 pad;
+};
+
+/* Per FUSE opcode (key: opcode): requests answered, their total latency, failures. */
+struct cb_fuse_op {
+  __u64 count;
+  __u64 total_ns;
+  __u64 errors;
+  __u64 copyups;
+};
+
+/* Per-file key for CoW and dirtied-inode sets. */
+struct cb_file_key {
+  __u64 ino;
+  __u32 dev;
+  __u32 pad;
+};
+struct cb_cow_file {
+  __u64 extents;
+  __u64 bytes;
+};
+
+/* Per syscall nr (key: __s32): copy-ups it caused. */
+struct cb_syscall_stat {
+  __u64 copyups;
+  __u64 bytes;
+};
+
+/* The window: which container is being watched. Written by user space (the skeleton's
+ * mmap'ed .bss) between runs; cgroup_id == 0 means no window is open. */
+struct cb_window {
+  __u64 cgroup_id;    /* bpf_get_current_cgroup_id() of the container's tasks */
+  __u64 fuse_workdir; /* FUSE: ino of the daemon's workdir= (its temp files live in <it>/work) */
+  __u64 upper_ino;    /* ino of the upper / writable dir: where path walks stop */
+  __u32 fuse_tgid;    /* FUSE daemon outside the cgroup (0: none) */
+  __u32 kind;         /* enum cb_kind */
+  __u32 upper_dev;    /* super block dev of the upper / writable dir (kernel encoding) */
+  __u32 flags;        /* CB_FLAG_* */
+};
+
+#endif /* COWBENCH_EBPF_TRACE_EVENTS_H */
