@@ -311,7 +311,20 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
     if (tracer_) tracer_->begin(trace_target(cg, b, mounts));
     const wl::Workload& w = *p.w;
     const json& plan = p.plan;
-    SandboxResult r = run_in_sandbox(so, [&] { return wl::to_json(w.run(plan)); });
+    SandboxResult r;
+    try {
+      r = run_in_sandbox(so, [&] { return wl::to_json(w.run(plan)); });
+    } catch (...) {
+      // Close the window so that the next container gets a clean one; the first error wins.
+      if (tracer_) {
+        try {
+          tracer_->end();
+        } catch (const std::exception& e) {
+          log::warn("closing the trace window of {}: {}", key, e.what());
+        }
+      }
+      throw;
+    }
     TraceCounts traced;
     if (tracer_) traced = tracer_->end();
     CgroupStats cs = cg.stats();
@@ -324,7 +337,6 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
     if (!r.ok) {
       run.status = "failed";
       run.error = r.error;
-
     } else {
       run.wall_ns = r.run_ns;
       fill_outcome(wl::outcome_from_json(r.result), run);
