@@ -196,15 +196,8 @@ int main(int argc, char** argv) {
           ->Arg(size)->Iterations(1)->Repetitions(reps)->DisplayAggregatesOnly()
           ->Unit(benchmark::kMillisecond)->UseRealTime();
   }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  int rc = 0;
-  try {
-    benchmark::RunSpecifiedBenchmarks();
-  } catch (const cowbench::Error& e) {
-    fmt::print(stderr, "bench_block: {}\n", e.what());
-    rc = 1;
-  }
+  int rc = run_benchmarks(argc, argv, "bench_block");
+  if (rc == 2) return rc;
   // Close every backend (scratch file systems unmounted) before the roots are removed.
   for (auto& [name, b] : backends()) {
     try {

@@ -151,14 +151,7 @@ int main(int argc, char** argv) {
   reg(benchmark::RegisterBenchmark("Import/tar-x", bm_tar_x));
   for (const char* backend : {"overlayfs", "copy"})
     reg(benchmark::RegisterBenchmark((std::string("Import/snapshot/") + backend).c_str(), bm_import, std::string(backend)));
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  try {
-    benchmark::RunSpecifiedBenchmarks();
-  } catch (const cowbench::Error& e) {
-    fmt::print(stderr, "bench_import: {}\n", e.what());
-    return 1;
-  }
+  if (int rc = run_benchmarks(argc, argv, "bench_import")) return rc;
   benchmark::Shutdown();
   // The comparison the benchmark exists for: cowbench's import against tar -x, same blobs, same run.
   if (g_seconds.count("tar")) {

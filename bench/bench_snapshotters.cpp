@@ -118,14 +118,7 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("CommitLayer/" + name).c_str(), BM_CommitLayer, name)
         ->Unit(benchmark::kMicrosecond)->UseRealTime();
   }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  try {
-    benchmark::RunSpecifiedBenchmarks();
-  } catch (const cowbench::Error& e) {
-    fmt::print(stderr, "bench_snapshotters: {}\n", e.what());
-    return 1;
-  }
+  if (int rc = run_benchmarks(argc, argv, "bench_snapshotters")) return rc;
   benchmark::Shutdown();
   return 0;
 }

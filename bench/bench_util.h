@@ -3,6 +3,8 @@
 
 #include <spawn.h>
 #include <sys/resource.h>
+#include <benchmark/benchmark.h>
+#include <fmt/core.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -52,6 +54,21 @@ void take_flag(int& argc, char** argv, std::string_view prefix, Set set) {
       argv[out++] = argv[i];
   }
   argc = out;
+}
+
+// Google Benchmark's main, after the benchmarks are registered: parses its flags (2 on an
+// unknown one), runs them; a cowbench::Error ends the run with 1, naming `program`. The
+// caller cleans up and calls benchmark::Shutdown().
+inline int run_benchmarks(int& argc, char** argv, const char* program) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  try {
+    benchmark::RunSpecifiedBenchmarks();
+  } catch (const Error& e) {
+    fmt::print(stderr, "{}: {}\n", program, e.what());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace cowbench::bench

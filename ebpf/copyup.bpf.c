@@ -235,19 +235,27 @@ static __always_inline bool is_open(long nr) {
   return nr >= 0 && (nr == nr_openat || nr == nr_open || nr == nr_openat2 || nr == nr_creat);
 }
 
+/* The value under `key` in a hash map, inserted as zeroes first when missing; NULL only when
+ * the map is full. */
+#define lookup_or_zero(map, key, type)                   \
+  ({                                                     \
+    type *v_ = bpf_map_lookup_elem(map, key);            \
+    if (!v_) {                                           \
+      type z_ = {};                                      \
+      bpf_map_update_elem(map, key, &z_, BPF_NOEXIST);   \
+      v_ = bpf_map_lookup_elem(map, key);                \
+    }                                                    \
+    v_;                                                  \
+  })
+
 /* Adds a copy-up in flight to the current task. */
 static __always_inline void add_pending(struct inode *inode, __u32 dev, __s32 nr) {
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  struct cb_task *t = bpf_map_lookup_elem(&tasks, &tid);
+  struct cb_task *t = lookup_or_zero(&tasks, &tid, struct cb_task);
   if (!t) {
-    struct cb_task zero = {};
-    bpf_map_update_elem(&tasks, &tid, &zero, BPF_NOEXIST);
-    t = bpf_map_lookup_elem(&tasks, &tid);
-    if (!t) {
-      count(CB_C_PENDING_OVERFLOW, 1);
-      count(CB_C_COPYUPS, 1);
-      return;
-    }
+    count(CB_C_PENDING_OVERFLOW, 1);
+    count(CB_C_COPYUPS, 1);
+    return;
   }
   __u32 n = t->n;
   if (n >= CB_MAX_PENDING) {
@@ -310,12 +318,7 @@ static __always_inline void complete(struct cb_pending *p, __u32 type, __u32 how
   __u32 b = log2_bucket(lat);
   __u64 *h = bpf_map_lookup_elem(&copyup_hist, &b);
   if (h) *h += 1;
-  struct cb_syscall_stat *s = bpf_map_lookup_elem(&syscalls, &nr);
-  if (!s) {
-    struct cb_syscall_stat zero = {};
-    bpf_map_update_elem(&syscalls, &nr, &zero, BPF_NOEXIST);
-    s = bpf_map_lookup_elem(&syscalls, &nr);
-  }
+  struct cb_syscall_stat *s = lookup_or_zero(&syscalls, &nr, struct cb_syscall_stat);
   if (s) {
     __sync_fetch_and_add(&s->copyups, 1);
     __sync_fetch_and_add(&s->bytes, size);
@@ -492,12 +495,7 @@ int BPF_PROG(cb_fuse_end, const struct fuse_req___cb *req) {
     lat = (__s64)(now - r->sent_ns);
     opcode = r->opcode;
     nr = r->syscall;
-    struct cb_fuse_op *op = bpf_map_lookup_elem(&fuse_ops, &opcode);
-    if (!op) {
-      struct cb_fuse_op zero = {};
-      bpf_map_update_elem(&fuse_ops, &opcode, &zero, BPF_NOEXIST);
-      op = bpf_map_lookup_elem(&fuse_ops, &opcode);
-    }
+    struct cb_fuse_op *op = lookup_or_zero(&fuse_ops, &opcode, struct cb_fuse_op);
     if (op) {
       __sync_fetch_and_add(&op->count, 1);
       __sync_fetch_and_add(&op->total_ns, (__u64)lat);
@@ -535,12 +533,7 @@ static __always_inline void record_cow(struct inode *inode, __u64 ino, __u32 dev
   struct cb_file_key k = {.ino = ino, .dev = dev};
   count(CB_C_COW_EXTENTS, 1);
   count(CB_C_COW_BYTES, bytes);
-  struct cb_cow_file *f = bpf_map_lookup_elem(&cow_files, &k);
-  if (!f) {
-    struct cb_cow_file zero = {};
-    bpf_map_update_elem(&cow_files, &k, &zero, BPF_NOEXIST);
-    f = bpf_map_lookup_elem(&cow_files, &k);
-  }
+  struct cb_cow_file *f = lookup_or_zero(&cow_files, &k, struct cb_cow_file);
   if (f) {
     __sync_fetch_and_add(&f->extents, 1);
     __sync_fetch_and_add(&f->bytes, bytes);
@@ -622,13 +615,8 @@ int BPF_PROG(cb_btrfs_inode_new, const struct inode *inode) {
 static __always_inline void window_enter(void) {
   if (!watched() || window.kind != CB_KIND_OVERLAY) return;
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  struct cb_task *t = bpf_map_lookup_elem(&tasks, &tid);
-  if (!t) {
-    struct cb_task zero = {};
-    bpf_map_update_elem(&tasks, &tid, &zero, BPF_NOEXIST);
-    t = bpf_map_lookup_elem(&tasks, &tid);
-    if (!t) return;
-  }
+  struct cb_task *t = lookup_or_zero(&tasks, &tid, struct cb_task);
+  if (!t) return;
   if (t->depth == 0) {
     t->window_ns = bpf_ktime_get_ns();
     count(CB_C_PROBE_WINDOWS, 1);

@@ -21,23 +21,8 @@
 namespace cowbench::test {
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr, interleaved
-};
-
-Result run(const std::string& args) {
-  std::string cmd = std::string(COWBENCH_BIN) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Result = CliResult;
+Result run(const std::string& args) { return run_cli(COWBENCH_BIN, args); }
 
 int lines(const std::string& s) {
   int n = 0;

@@ -16,27 +16,6 @@
 namespace cowbench::test {
 namespace {
 
-// A small distro-like image: a real /bin/sh (the host's dash and its libc), binaries,
-// libraries, config files and a few multi-MiB "database" files.
-Applier test_image(bool with_shell) {
-  return [with_shell](const std::string& root) {
-    for (const char* d : {"bin", "lib", "lib64", "etc", "usr", "usr/lib", "var", "var/db", "proc", "dev"})
-      create_dir(d)(root);
-    if (with_shell) {
-      for (auto [from, to] : std::vector<std::pair<std::string, std::string>>{
-               {"/bin/dash", "bin/sh"}, {"/lib/x86_64-linux-gnu/libc.so.6", "lib/libc.so.6"},
-               {"/lib64/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2"}})
-        create_file(to, read_file(from), 0755)(root);
-      make_dirs(root + "/lib/x86_64-linux-gnu");
-      symlink("/lib/libc.so.6", (root + "/lib/x86_64-linux-gnu/libc.so.6").c_str());
-    }
-    for (int i = 0; i < 40; ++i) create_file("bin/tool" + std::to_string(i), std::string(20000 + i * 100, 'b'), 0755)(root);
-    for (int i = 0; i < 40; ++i) create_file("usr/lib/lib" + std::to_string(i) + ".so", std::string(300000 + i, 'l'))(root);
-    for (int i = 0; i < 60; ++i) create_file("etc/conf" + std::to_string(i), "key=value " + std::to_string(i) + "\n")(root);
-    for (int i = 0; i < 4; ++i) create_file("var/db/table" + std::to_string(i), std::string((2 + i) << 20, 'd'))(root);
-  };
-}
-
 class Runner : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -58,7 +37,7 @@ class Runner : public ::testing::Test {
       } catch (const Error&) {
       }
       auto mounts = sn.prepare(p.top + "-active", "");
-      with_mounted(mounts, tmp_->path(), test_image(with_shell_));
+      with_mounted(mounts, tmp_->path(), distro_image(with_shell_));
       sn.commit(p.top, p.top + "-active");
       return p;
     };

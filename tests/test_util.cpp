@@ -5,9 +5,11 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
@@ -181,6 +183,37 @@ void with_mounted(const std::vector<Mount>& mounts, const std::string& scratch,
   ScopedMount m(mounts, target.path());
   fn(target.path());
   m.close();
+}
+
+Applier distro_image(bool with_shell) {
+  return [with_shell](const std::string& root) {
+    for (const char* d : {"bin", "lib", "lib64", "etc", "usr", "usr/lib", "var", "var/db", "proc", "dev"})
+      create_dir(d)(root);
+    if (with_shell) {
+      for (auto [from, to] : std::vector<std::pair<std::string, std::string>>{
+               {"/bin/dash", "bin/sh"}, {"/lib/x86_64-linux-gnu/libc.so.6", "lib/libc.so.6"},
+               {"/lib64/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2"}})
+        if (access(from.c_str(), R_OK) == 0) create_file(to, read_file(from), 0755)(root);
+      make_dirs(root + "/lib/x86_64-linux-gnu");
+      symlink("/lib/libc.so.6", (root + "/lib/x86_64-linux-gnu/libc.so.6").c_str());
+    }
+    for (int i = 0; i < 40; ++i) create_file("bin/tool" + std::to_string(i), std::string(20000 + i * 100, 'b'), 0755)(root);
+    for (int i = 0; i < 40; ++i) create_file("usr/lib/lib" + std::to_string(i) + ".so", std::string(300000 + i, 'l'))(root);
+    for (int i = 0; i < 60; ++i) create_file("etc/conf" + std::to_string(i), "key=value " + std::to_string(i) + "\n")(root);
+    for (int i = 0; i < 4; ++i) create_file("var/db/table" + std::to_string(i), std::string((2 + i) << 20, 'd'))(root);
+  };
+}
+
+CliResult run_cli(const std::string& binary, const std::string& args) {
+  CliResult r;
+  FILE* p = popen((binary + " " + args + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
 }
 
 }  // namespace cowbench::test

@@ -48,6 +48,18 @@ Applier chmod_path(std::string path, mode_t mode);
 Applier symlink_to(std::string target, std::string path);
 Applier apply_all(std::vector<Applier> appliers);
 
+// A small distro-like image for container workloads: with_shell adds a real /bin/sh (the
+// host's dash and its libc, for exec: workloads); then 40 binaries, 40 libraries, 60
+// config files and four 2–5 MiB "database" files.
+Applier distro_image(bool with_shell);
+
+// Runs the cowbench binary with `args` (a shell command line); stdout and stderr together.
+struct CliResult {
+  int code = -1;  // exit status, -1 when it died
+  std::string out;
+};
+CliResult run_cli(const std::string& binary, const std::string& args);
+
 // Mounts `mounts` on a fresh directory, runs fn(target), unmounts.
 void with_mounted(const std::vector<Mount>& mounts, const std::string& scratch, const std::function<void(const std::string&)>& fn);
 

@@ -24,25 +24,6 @@ namespace {
 
 using nlohmann::json;
 
-// A small image: a real /bin/sh (for exec: workloads), binaries, libraries, config files
-// and a few multi-MiB database files (what every catalog workload needs).
-Applier test_image() {
-  return [](const std::string& root) {
-    for (const char* d : {"bin", "lib", "lib64", "etc", "usr", "usr/lib", "var", "var/db", "proc", "dev"})
-      create_dir(d)(root);
-    for (auto [from, to] : std::vector<std::pair<std::string, std::string>>{
-             {"/bin/dash", "bin/sh"}, {"/lib/x86_64-linux-gnu/libc.so.6", "lib/libc.so.6"},
-             {"/lib64/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2"}})
-      if (access(from.c_str(), R_OK) == 0) create_file(to, read_file(from), 0755)(root);
-    make_dirs(root + "/lib/x86_64-linux-gnu");
-    symlink("/lib/libc.so.6", (root + "/lib/x86_64-linux-gnu/libc.so.6").c_str());
-    for (int i = 0; i < 40; ++i) create_file("bin/tool" + std::to_string(i), std::string(20000 + i * 100, 'b'), 0755)(root);
-    for (int i = 0; i < 40; ++i) create_file("usr/lib/lib" + std::to_string(i) + ".so", std::string(300000 + i, 'l'))(root);
-    for (int i = 0; i < 60; ++i) create_file("etc/conf" + std::to_string(i), "key=value " + std::to_string(i) + "\n")(root);
-    for (int i = 0; i < 4; ++i) create_file("var/db/table" + std::to_string(i), std::string((2 + i) << 20, 'd'))(root);
-  };
-}
-
 class TraceRunner : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -50,7 +31,7 @@ class TraceRunner : public ::testing::Test {
     tmp_ = std::make_unique<TempDir>(scratch_root(), "trace-runner");
     lower_ = path_join(tmp_->path(), "image");
     make_dirs(lower_);
-    test_image()(lower_);
+    distro_image(true)(lower_);
   }
   void TearDown() override {
     if (tmp_) {
@@ -78,7 +59,7 @@ class TraceRunner : public ::testing::Test {
         return p;
       } catch (const Error&) {
       }
-      with_mounted(sn.prepare("image-active", ""), tmp_->path(), test_image());
+      with_mounted(sn.prepare("image-active", ""), tmp_->path(), distro_image(true));
       sn.commit(p.top, "image-active");
       return p;
     };
@@ -160,28 +141,13 @@ TEST_F(TraceRunner, CountsEqualGroundTruthOnEveryWorkload) {
   }
 }
 
-struct Cli {
-  int code = -1;
-  std::string out;
-};
-
-Cli cowbench(const std::string& args) {
-  Cli r;
-  FILE* p = popen((std::string(COWBENCH_BIN) + " " + args + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+CliResult cowbench(const std::string& args) { return run_cli(COWBENCH_BIN, args); }
 
 // `--trace fentry` / `--trace kprobe` where the kernel refuses them: exit 2 naming why, before any work.
 TEST_F(TraceRunner, CliForcedModeThatCannotWorkExitsTwo) {
   std::string work = path_join(tmp_->path(), "cli-work"), out = path_join(tmp_->path(), "cli-out");
   for (const char* mode : {"fentry", "kprobe"}) {
-    Cli r = cowbench(fmt::format("run --backends overlayfs --workloads startup --repeat 1 --trace {} --workdir {} --out {}",
+    CliResult r = cowbench(fmt::format("run --backends overlayfs --workloads startup --repeat 1 --trace {} --workdir {} --out {}",
                                  mode, work, out));
     if (r.code == 0) continue;  // a kernel that allows it
     EXPECT_EQ(r.code, 2) << r.out;
@@ -192,7 +158,7 @@ TEST_F(TraceRunner, CliForcedModeThatCannotWorkExitsTwo) {
     }
     EXPECT_NE(access(path_join(work, "overlayfs").c_str(), F_OK), 0) << "no work before the usage error";
   }
-  Cli bad = cowbench(fmt::format("run --trace sometimes --workdir {} --out {}", work, out));
+  CliResult bad = cowbench(fmt::format("run --trace sometimes --workdir {} --out {}", work, out));
   EXPECT_EQ(bad.code, 2) << bad.out;
 }
 
