@@ -14,7 +14,7 @@
 namespace cowbench {
 namespace {
 
-void scan(int dirfd, const std::string& rel, const std::set<std::string>& lower, CopyupTruth& t) {
+void scan(int dirfd, const std::string& rel, const LowerFiles& lower, CopyupTruth& t) {
   int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
   DIR* d = fdopendir(dup);
   if (!d) {
@@ -33,9 +33,10 @@ void scan(int dirfd, const std::string& rel, const std::set<std::string>& lower,
       continue;
     }
     if (!S_ISREG(st.st_mode)) continue;
-    bool from_below = lower.count(path) > 0;
+    auto below = lower.find(path);
+    bool from_below = below != lower.end();
+    Fd f(openat(dirfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
     if (!from_below) {
-      Fd f(openat(dirfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
       // The kernel's overlay records the origin in trusted.overlay.origin, fuse-overlayfs in
       // user.fuseoverlayfs.origin (a rename of a lower file keeps it).
       for (const char* name : {"trusted.overlay.origin", "user.fuseoverlayfs.origin"})
@@ -43,7 +44,10 @@ void scan(int dirfd, const std::string& rel, const std::set<std::string>& lower,
     }
     if (from_below) {
       ++t.files;
-      t.bytes += st.st_size;
+      // What the copy-up copied: the lower file (a renamed one is known by its origin only:
+      // its size now); nothing for a metadata-only copy-up (overlay metacopy=on).
+      bool metacopy = f && fgetxattr(f.get(), "trusted.overlay.metacopy", nullptr, 0) >= 0;
+      if (!metacopy) t.bytes += below != lower.end() ? below->second : st.st_size;
     }
   }
   closedir(d);
@@ -51,9 +55,9 @@ void scan(int dirfd, const std::string& rel, const std::set<std::string>& lower,
 
 }  // namespace
 
-CopyupTruth extent_copyups(const std::string& root, const std::set<std::string>& lower_paths) {
+CopyupTruth extent_copyups(const std::string& root, const LowerFiles& lower) {
   CopyupTruth t;
-  for (const std::string& p : lower_paths) {
+  for (const auto& [p, size] : lower) {
     std::string path = root + p;
     Fd f(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
     struct stat st {};
@@ -78,11 +82,11 @@ std::string writable_dir(const std::vector<Mount>& mounts) {
   return {};
 }
 
-CopyupTruth file_copyups(const std::string& upper, const std::set<std::string>& lower_paths) {
+CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower) {
   CopyupTruth t;
   if (upper.empty()) return t;
   Fd root = open_dir(upper);
-  scan(root.get(), "", lower_paths, t);
+  scan(root.get(), "", lower, t);
   return t;
 }
 

@@ -102,7 +102,7 @@ void list_files(const std::string& root, const std::string& rel, wl::FileList& o
 
 // Fills the metrics every shape shares from a finished container snapshot.
 void measure_snapshot(snap::Snapshotter& sn, const snap::BackendSpec& spec, const std::string& key,
-                      const std::vector<Mount>& mounts, const std::set<std::string>& lower, rep::Run& run) {
+                      const std::vector<Mount>& mounts, const LowerFiles& lower, rep::Run& run) {
   snap::Usage u = sn.usage(key);
   run.upper_bytes = u.size;
   run.exclusive_bytes = u.size;
@@ -204,7 +204,7 @@ class Matrix {
   std::vector<Backend> backends_;
   std::vector<Planned> planned_;
   wl::FileList files_;
-  std::set<std::string> lower_paths_;
+  LowerFiles lower_files_;
   std::unique_ptr<TraceSession> tracer_;
   rep::Results results_;
   std::string containers_;
@@ -262,7 +262,7 @@ void Matrix::open_backends() {
 
 void Matrix::plan_workloads() {
   files_ = list_image_files(*backends_.front().sn, backends_.front().image.top, containers_);
-  for (const auto& f : files_) lower_paths_.insert(f.path);
+  for (const auto& f : files_) lower_files_[f.path] = static_cast<int64_t>(f.size);
   std::vector<std::string> names = cfg_.workloads.empty() ? wl::default_workloads() : cfg_.workloads;
   for (const auto& n : names) {
     Planned p;
@@ -342,7 +342,7 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
       fill_outcome(wl::outcome_from_json(r.result), run);
     }
     if (tracer_) fill_trace(traced, run);  // after fill_outcome, which sets run.extra
-    measure_snapshot(*b.sn, *b.spec, key, mounts, lower_paths_, run);
+    measure_snapshot(*b.sn, *b.spec, key, mounts, lower_files_, run);
   } catch (...) {
     try {
       b.sn->remove(key);

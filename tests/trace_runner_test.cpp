@@ -109,8 +109,7 @@ TEST_F(TraceRunner, CountsEqualGroundTruthOnEveryWorkload) {
     ASSERT_TRUE(run.extra.contains("trace"));
     const json& t = run.extra.at("trace");
     EXPECT_EQ(t.at("lost_events"), 0);
-    // Bytes copied = the lower files' sizes; the ground truth counts the files' sizes at the
-    // end, which differ only where the workload grew them (append-log, exec's >>).
+    // Bytes copied = the lower files' sizes, in the tracer and in the ground truth.
     const json& events = t.at("events");
     ASSERT_EQ(static_cast<int64_t>(events.size()), run.copyup_events);
     int64_t sum = 0;
@@ -120,11 +119,7 @@ TEST_F(TraceRunner, CountsEqualGroundTruthOnEveryWorkload) {
       sum += e.at("bytes").get<int64_t>();
     }
     EXPECT_EQ(sum, run.copyup_bytes);
-    bool grows = run.workload == "append-log" || run.workload.starts_with("exec:");
-    if (grows)
-      EXPECT_LT(run.copyup_bytes, run.truth_copyup_bytes);
-    else
-      EXPECT_EQ(run.copyup_bytes, run.truth_copyup_bytes);
+    EXPECT_EQ(run.copyup_bytes, run.truth_copyup_bytes);
     if (run.copyup_events > 0) {
       EXPECT_GT(run.copyup_latency.p50, 0);
     }
