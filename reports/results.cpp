@@ -36,6 +36,8 @@ Quantiles q_from(const json& j) {
   return q;
 }
 
+}  // namespace
+
 int64_t median_of(std::vector<int64_t> v) {
   v.erase(std::remove_if(v.begin(), v.end(), [](int64_t x) { return x < 0; }), v.end());
   if (v.empty()) return -1;
@@ -44,7 +46,17 @@ int64_t median_of(std::vector<int64_t> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-}  // namespace
+Spread spread(const std::vector<int64_t>& v) {
+  Spread s;
+  if (v.size() < 2) return s;
+  for (auto x : v) s.mean += static_cast<double>(x);
+  s.mean /= static_cast<double>(v.size());
+  double var = 0;
+  for (auto x : v) var += (static_cast<double>(x) - s.mean) * (static_cast<double>(x) - s.mean);
+  s.sd = std::sqrt(var / static_cast<double>(v.size() - 1));
+  s.cv = s.mean > 0 ? s.sd / s.mean : -1;
+  return s;
+}
 
 Quantiles quantiles(std::vector<int64_t>& v) {
   Quantiles q;
@@ -86,15 +98,10 @@ std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
     std::vector<int64_t> wall = col(&Run::wall_ns);
     s.median_wall_ns = median_of(wall);
     if (g.size() >= 2) {
-      double mean = 0;
-      for (auto w : wall) mean += static_cast<double>(w);
-      mean /= static_cast<double>(wall.size());
-      double var = 0;
-      for (auto w : wall) var += (static_cast<double>(w) - mean) * (static_cast<double>(w) - mean);
-      double sd = std::sqrt(var / static_cast<double>(wall.size() - 1));
-      s.cv = mean > 0 ? sd / mean : -1;
+      Spread sp = spread(wall);
+      s.cv = sp.cv;
       // Asymptotic standard error of the median (sqrt(pi/2) * sd / sqrt(n)).
-      s.ci95_ns = static_cast<int64_t>(1.96 * 1.2533 * sd / std::sqrt(static_cast<double>(wall.size())));
+      s.ci95_ns = static_cast<int64_t>(1.96 * 1.2533 * sp.sd / std::sqrt(static_cast<double>(wall.size())));
     }
     s.median_setup_ns = median_of(col(&Run::setup_ns));
     s.median_copyup_events = median_of(col(&Run::copyup_events));

@@ -24,6 +24,15 @@ inline constexpr double kCdfFractions[] = {0,    0.01, 0.05, 0.1,  0.2,  0.3,  0
 // Quantiles by nearest rank; the input is sorted in place.
 Quantiles quantiles(std::vector<int64_t>& values);
 
+// The median of the values that are not negative (-1: none).
+int64_t median_of(std::vector<int64_t> v);
+// Mean, sample standard deviation and coefficient of variation (sd / mean) of at least two
+// values; cv is -1 when there are fewer or the mean is not positive.
+struct Spread {
+  double mean = 0, sd = 0, cv = -1;
+};
+Spread spread(const std::vector<int64_t>& v);
+
 // One measured run of one workload on one backend. Every size in bytes, every time in ns;
 // -1 means "not measured" (e.g. copy-up events with tracing off) and is written as null.
 struct Run {

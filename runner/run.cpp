@@ -21,6 +21,7 @@
 #include "common/mount.h"
 #include "runner/cgroup.h"
 #include "runner/ground_truth.h"
+#include "runner/noise_probe.h"
 #include "runner/sandbox.h"
 
 namespace cowbench {
@@ -44,8 +45,24 @@ int64_t mono_ns() {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-void drop_caches() {
+int64_t meminfo_kb(const std::string& key);
+
+// Settles the machine before a measurement, so that writeback of earlier work does not land
+// inside it: sync twice (a loop-backed scratch file system's writeback lands as dirty pages of
+// its image file in the host file system, which only the second sync writes), then wait, at
+// most 5 s, until the kernel's dirty and writeback counters are near zero.
+void settle() {
   sync();
+  sync();
+  int64_t until = mono_ns() + 5'000'000'000;
+  while (meminfo_kb("Dirty") + meminfo_kb("Writeback") > 1024 && mono_ns() < until) {
+    sync();
+    usleep(20'000);
+  }
+}
+
+void drop_caches() {
+  settle();
   std::ofstream f("/proc/sys/vm/drop_caches");
   f << "3\n";
   if (!f.flush()) log::warn("cannot drop caches (/proc/sys/vm/drop_caches): cold-cache runs are warm");
@@ -206,6 +223,7 @@ class Matrix {
   wl::FileList files_;
   LowerFiles lower_files_;
   std::unique_ptr<TraceSession> tracer_;
+  NoiseProbe noise_;
   rep::Results results_;
   std::string containers_;
   int done_ = 0, total_ = 0;
@@ -300,7 +318,9 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
     if (cfg_.cache == "cold")
       drop_caches();
     else
-      sync();
+      settle();
+    NoiseProbe::spin(20);
+    if (repeat >= 0) noise_.sample();
     Cgroup cg(layout_, key);
     SandboxOptions so;
     so.mounts = mounts;
@@ -468,7 +488,9 @@ rep::Run Matrix::on_snapshotter(Backend& b, Planned& p, int repeat) {
   if (cfg_.cache == "cold")
     drop_caches();
   else
-    sync();
+    settle();
+  NoiseProbe::spin(20);
+  if (repeat >= 0) noise_.sample();
   int64_t t0 = mono_ns();
   wl::Outcome o = p.w->run_on_snapshotter(*b.sn, b.image.top, p.plan, containers_);
   run.wall_ns = mono_ns() - t0;
@@ -485,6 +507,7 @@ rep::Run Matrix::on_snapshotter(Backend& b, Planned& p, int repeat) {
 }
 
 void Matrix::save() {
+  if (json n = noise_.summary(); n["samples"].get<size_t>() >= 2) results_.host["noise_floor"] = std::move(n);
   make_dirs(cfg_.out);
   rep::save_results(results_, path_join(cfg_.out, "results.json"));
 }
@@ -517,20 +540,18 @@ rep::Results Matrix::run() {
   for (const auto& p : planned_) wnames.push_back(p.name);
   results_.config["workloads"] = wnames;
 
-  // One unrecorded warm-up per backend — its first container workload — mounts the image,
-  // fills the caches with its files and settles the backend before anything is measured.
+  // One unrecorded warm-up round — every container workload once on every backend — mounts the
+  // image, brings the files each workload touches into the caches (the lower files, a scratch
+  // file system's image blocks) and settles the backends before anything is measured: without
+  // it the first repeat of each workload reads its targets from disk and stands out.
   int first = cfg_.warmup ? -1 : 0;
-  const Planned* warm = &planned_.front();
-  for (const auto& p : planned_)
-    if (p.w->shape() == wl::Shape::kContainer) {
-      warm = &p;
-      break;
-    }
-  total_ = static_cast<int>(backends_.size()) * (cfg_.repeat * static_cast<int>(planned_.size()) + (cfg_.warmup ? 1 : 0));
+  auto warms = [](const Planned& p) { return p.w->shape() == wl::Shape::kContainer; };
+  int warm_ups = cfg_.warmup ? static_cast<int>(std::count_if(planned_.begin(), planned_.end(), warms)) : 0;
+  total_ = static_cast<int>(backends_.size()) * (cfg_.repeat * static_cast<int>(planned_.size()) + warm_ups);
   save();
   for (int rep = first; rep < cfg_.repeat && !stop_; ++rep) {
     for (auto& p : planned_) {
-      if (rep < 0 && &p != warm) continue;
+      if (rep < 0 && !warms(p)) continue;
       // Rotate the backend order every repeat so that drift hits every backend alike.
       for (size_t k = 0; k < backends_.size() && !stop_; ++k) {
         Backend& b = backends_[(k + static_cast<size_t>(rep - first)) % backends_.size()];

@@ -23,7 +23,7 @@ struct RunConfig {
   std::string image = "synth:default";
   std::string platform;                // os/arch[/variant] to pick from an index; "" = this host
   int repeat = 3;
-  bool warmup = true;                  // one unrecorded run per backend (its first container workload) first
+  bool warmup = true;                  // one unrecorded round first: each container workload once per backend
   std::string cache = "warm";          // warm | cold (drop caches before each run)
   std::string trace = "auto";          // auto | fentry | kprobe | tracepoint | off
   std::string workdir = "./cowbench-work";

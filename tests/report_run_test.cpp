@@ -62,6 +62,15 @@ TEST(ReportRun, RealRunIsValidAndItsReportsAreDrawn) {
     EXPECT_EQ(schema_errors(json_path), "") << json_path;
   }
 
+  // The host's noise floor was probed once before every recorded run but scale-out's.
+  ASSERT_TRUE(r.host.contains("noise_floor"));
+  const auto& nf = r.host["noise_floor"];
+  size_t probed = 0;
+  for (const auto& run : r.runs) probed += run.workload.rfind("scale-out/", 0) == 0 ? 0 : 1;
+  EXPECT_EQ(nf["samples"].get<size_t>(), probed);
+  EXPECT_GT(nf["median_ns"].get<int64_t>(), 0);
+  EXPECT_GE(nf["cv"].get<double>(), 0.0);
+
   rep::write_reports(rep::load_results(json_path), cfg.out);
   for (const char* f : {"report.md", "results.csv", "report.html"}) {
     std::string text = read_file(path_join(cfg.out, f));

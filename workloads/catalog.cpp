@@ -115,7 +115,7 @@ class Startup final : public Workload {
   std::string description() const override {
     return "HelloBench-like start: read the binaries, libraries and config files a process start touches";
   }
-  json plan(const FileList& files, uint64_t seed) const override { return startup_plan(files, seed, 300, 64 << 20); }
+  json plan(const FileList& files, uint64_t seed) const override { return startup_plan(files, seed, 1000, 128 << 20); }
   Outcome run(const json& plan) const override { return read_all(plan); }
 };
 
@@ -130,7 +130,7 @@ class AppendLog final : public Workload {
     if (big.empty()) big = filter(files, 4096);
     if (big.empty()) fail(Errc::kInvalidInput, "append-log: the image has no file of 4 KiB or more");
     Prng rng(seed);
-    return {{"files", paths_of(pick(big, 8, rng))}, {"records", 200}, {"seed", seed}};
+    return {{"files", paths_of(pick(big, 16, rng))}, {"records", 400}, {"seed", seed}};
   }
   std::vector<std::string> modified_lower_files(const json& plan) const override { return plan_paths(plan, "files"); }
   Outcome run(const json& plan) const override {
@@ -165,9 +165,9 @@ class DbRandomWrite final : public Workload {
     FileList big = filter(files, 1 << 20);
     if (big.empty()) fail(Errc::kInvalidInput, "db-random-write: the image has no file of 1 MiB or more");
     Prng rng(seed);
-    FileList chosen = pick(big, 4, rng);
+    FileList chosen = pick(big, 8, rng);
     json writes = json::array();
-    for (int i = 0; i < 256; ++i) {
+    for (int i = 0; i < 2048; ++i) {
       const auto& f = chosen[rng.below(chosen.size())];
       uint64_t blocks = f.size / 4096;
       writes.push_back({{"path", f.path}, {"offset", rng.below(blocks) * 4096}});
@@ -218,7 +218,7 @@ class Metadata final : public Workload {
   json plan(const FileList& files, uint64_t seed) const override {
     if (files.empty()) fail(Errc::kInvalidInput, "metadata: the image has no regular files");
     Prng rng(seed);
-    return {{"files", paths_of(pick(files, 200, rng))}};
+    return {{"files", paths_of(pick(files, 500, rng))}};
   }
   std::vector<std::string> modified_lower_files(const json& plan) const override { return plan_paths(plan, "files"); }
   Outcome run(const json& plan) const override {
@@ -250,15 +250,15 @@ class PkgInstall final : public Workload {
  public:
   std::string name() const override { return "pkg-install"; }
   std::string description() const override {
-    return "install a package: create 400 small files in 20 new dirs, delete 30 and rename 20 lower files";
+    return "install a package: create 1000 small files in 40 new dirs, delete 75 and rename 50 lower files";
   }
   json plan(const FileList& files, uint64_t seed) const override {
     if (files.size() < 50) fail(Errc::kInvalidInput, "pkg-install: the image needs at least 50 files, it has {}", files.size());
     Prng rng(seed);
-    FileList chosen = pick(files, 50, rng);
+    FileList chosen = pick(files, 125, rng);
     json del = json::array(), ren = json::array();
     for (size_t i = 0; i < chosen.size(); ++i) (i % 5 < 3 ? del : ren).push_back(chosen[i].path);
-    return {{"root", fmt::format("/opt/pkg-{}", seed % 100000)}, {"dirs", 20}, {"files", 400},
+    return {{"root", fmt::format("/opt/pkg-{}", seed % 100000)}, {"dirs", 40}, {"files", 1000},
             {"delete", del}, {"rename", ren}, {"seed", seed}};
   }
   std::vector<std::string> modified_lower_files(const json& plan) const override { return plan_paths(plan, "rename"); }
