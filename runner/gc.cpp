@@ -9,6 +9,8 @@
 #include "common/loop.h"
 #include "common/mount.h"
 #include "runner/cgroup.h"
+#include "runner/run.h"
+#include "snapshotters/registry.h"
 
 namespace cowbench {
 namespace {
@@ -43,6 +45,20 @@ GcReport collect_garbage(const std::string& workdir, bool everything) {
       report.detached.push_back(l.device + " (" + l.backing_file + ")");
     } catch (const Error& e) {
       report.errors.push_back(e.what());
+    }
+  }
+
+  // Snapshots of killed runs inside each backend's store (containers, listings, layers).
+  if (!everything) {
+    for (const auto& name : snap::builtin_registry().names()) {
+      std::string root = path_join(dir, name);
+      if (stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+      try {
+        auto sn = snap::builtin_registry().get(name).create(root, {});
+        for (const auto& key : remove_stale_snapshots(*sn)) report.removed.push_back(name + " snapshot " + key);
+      } catch (const Error& e) {
+        if (e.code() != Errc::kUnsupported) report.errors.push_back(fmt::format("{}: {}", name, e.what()));
+      }
     }
   }
 

@@ -3,7 +3,9 @@
 #include "runner/host.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -213,6 +215,11 @@ class Matrix {
   std::vector<rep::Run> scale_out(Backend& b, Planned& p, int repeat);
   rep::Run on_snapshotter(Backend& b, Planned& p, int repeat);
   void save();
+  // Whether finished containers wait for the end of the matrix to be removed (see run()).
+  void decide_cleanup();
+  // Removes a finished container now, or at the end of the matrix.
+  void retire(Backend& b, const std::string& key, const std::string& rootfs);
+  void remove_retired();
 
   const RunConfig& cfg_;
   const RunHooks& hooks_;
@@ -228,6 +235,12 @@ class Matrix {
   std::string containers_;
   int done_ = 0, total_ = 0;
   uint64_t counter_ = 0;
+  bool defer_removal_ = false;
+  struct Retired {
+    Backend* backend;
+    std::string key, rootfs;
+  };
+  std::vector<Retired> retired_;
 };
 
 void Matrix::progress(const std::string& line) {
@@ -268,6 +281,8 @@ void Matrix::open_backends() {
     b.spec = &spec;
     auto it = cfg_.backend_options.find(name);
     b.sn = spec.create(path_join(cfg_.workdir, name), it == cfg_.backend_options.end() ? snap::BackendOptions{} : it->second);
+    if (auto stale = remove_stale_snapshots(*b.sn); !stale.empty())
+      log::info("{}: removed {} snapshots a killed run left", name, stale.size());
     std::string root = path_join(cfg_.workdir, name), store = path_join(root, "store");
     add_filesystem(results_.host, name, is_mount_point(store) ? store : root);
     progress(fmt::format("importing {} into {}", cfg_.image, name));
@@ -372,10 +387,59 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
     }
     throw;
   }
+  explain_dead_fuse_daemon(mounts, b.name, run);
+  retire(b, key, rootfs);
+  return run;
+}
+
+// Deleting a container's tree between measurements disturbs the next ones: on ext4 without a
+// journal (this project's development machines) every inode deleted in the last minute or
+// more is skipped, one by one, when the next file is created, so file creation gets slower
+// run after run while the copy backend deletes a whole image tree per container (seen with
+// perf: recently_deleted() took 40 % of the CPU of pkg-install). So containers are removed
+// after the matrix when the work directory has room for all of them (the copy backend's
+// trees at the image's size, the others' writes with a generous allowance), and right away
+// when it has not.
+void Matrix::decide_cleanup() {
+  uint64_t image_bytes = 0;
+  for (const auto& f : files_) image_bytes += f.size;
+  int containers = 0;
+  for (const auto& p : planned_)
+    if (p.w->shape() == wl::Shape::kContainer) containers += cfg_.repeat + (cfg_.warmup ? 1 : 0);
+  uint64_t need = 2ULL << 30;  // margin
+  for (const auto& b : backends_)
+    need += static_cast<uint64_t>(containers) *
+            (b.spec->caps.cow_granularity == snap::Granularity::kTree ? image_bytes + image_bytes / 8 : 64ULL << 20);
+  struct statvfs sv {};
+  uint64_t avail = statvfs(cfg_.workdir.c_str(), &sv) == 0 ? static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize : 0;
+  defer_removal_ = avail >= need;
+  results_.config["cleanup"] = defer_removal_ ? "after the matrix" : "after each run";
+  if (!defer_removal_)
+    log::warn("the work directory has {} MiB free, less than the {} MiB that keeping every container until the end "
+              "needs: containers are removed after each run, which can slow file creation in the next ones",
+              avail >> 20, need >> 20);
+}
+
+void Matrix::retire(Backend& b, const std::string& key, const std::string& rootfs) {
+  if (defer_removal_) {
+    retired_.push_back({&b, key, rootfs});
+    return;
+  }
   b.sn->remove(key);
   remove_tree(rootfs);
-  explain_dead_fuse_daemon(mounts, b.name, run);
-  return run;
+}
+
+void Matrix::remove_retired() {
+  if (!retired_.empty()) progress(fmt::format("removing {} containers", retired_.size()));
+  for (auto it = retired_.rbegin(); it != retired_.rend(); ++it) {
+    try {
+      it->backend->sn->remove(it->key);
+      remove_tree(it->rootfs);
+    } catch (const std::exception& e) {
+      log::warn("removing container {}: {}", it->key, e.what());
+    }
+  }
+  retired_.clear();
 }
 
 std::vector<rep::Run> Matrix::scale_out(Backend& b, Planned& p, int repeat) {
@@ -532,6 +596,12 @@ rep::Results Matrix::run() {
   results_.trace_mode = tracer_ ? tracer_->mode() : "off";
   open_backends();
   plan_workloads();
+  decide_cleanup();
+  // Whatever ends the matrix (done, interrupted, an error), the retired containers go.
+  struct RemoveRetired {
+    Matrix* m;
+    ~RemoveRetired() { m->remove_retired(); }
+  } remove_retired_at_exit{this};
   std::vector<std::string> bnames;
   for (const auto& b : backends_) bnames.push_back(b.name);
   results_.config["backends"] = bnames;
@@ -586,6 +656,7 @@ rep::Results Matrix::run() {
       }
     }
   }
+  remove_retired();
   if (tracer_) {
     results_.trace_extra = tracer_->details();
     for (const auto& r : results_.runs)
@@ -615,6 +686,45 @@ wl::FileList list_image_files(snap::Snapshotter& sn, const std::string& top, con
   sn.remove(key);
   std::sort(files.begin(), files.end(), [](const wl::FileEntry& a, const wl::FileEntry& b) { return a.path < b.path; });
   return files;
+}
+
+std::vector<std::string> remove_stale_snapshots(snap::Snapshotter& sn) {
+  auto stale = [](const std::string& key) {
+    for (const char* prefix : {"run-", "list-", "cbench-"}) {
+      if (!key.starts_with(prefix)) continue;
+      const char* p = key.c_str() + std::strlen(prefix);
+      char* end = nullptr;
+      long pid = std::strtol(p, &end, 10);
+      if (end == p || *end != '-' || pid <= 0) return false;
+      return pid != getpid() && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+    }
+    return false;
+  };
+  std::vector<snap::Info> victims;
+  sn.walk([&](const snap::Info& i) {
+    if (stale(i.name)) victims.push_back(i);
+  });
+  std::vector<std::string> removed;
+  // Children first: remove whatever no other victim names as its parent, until none is left.
+  while (!victims.empty()) {
+    size_t before = victims.size();
+    for (auto it = victims.begin(); it != victims.end();) {
+      bool parent_of_other = std::any_of(victims.begin(), victims.end(), [&](const snap::Info& o) { return o.parent == it->name; });
+      if (parent_of_other) {
+        ++it;
+        continue;
+      }
+      try {
+        sn.remove(it->name);
+        removed.push_back(it->name);
+      } catch (const Error& e) {
+        log::warn("cannot remove the stale snapshot {}: {}", it->name, e.what());
+      }
+      it = victims.erase(it);
+    }
+    if (victims.size() == before) break;  // a cycle cannot happen; never loop forever
+  }
+  return removed;
 }
 
 json describe_host(const std::string& workdir) {

@@ -60,6 +60,11 @@ rep::Results run_matrix(const RunConfig& cfg, const RunHooks& hooks, const std::
 // The regular files of a committed snapshot's merged view (mounted read-only to list them).
 wl::FileList list_image_files(snap::Snapshotter& sn, const std::string& top, const std::string& scratch);
 
+// Removes the snapshots a killed cowbench process left in a backend: those whose key names a
+// process that no longer runs — containers ("run-PID-N"), image listings ("list-PID-T") and
+// containerd-bench layers ("cbench-PID-T-...") — children before parents. Returns their keys.
+std::vector<std::string> remove_stale_snapshots(snap::Snapshotter& sn);
+
 // Host facts for results.json: kernel, cpus, memory, the work dir's file system.
 nlohmann::json describe_host(const std::string& workdir);
 

@@ -5,10 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <fmt/format.h>
+
 #include "common/fs.h"
 #include "common/loop.h"
 #include "common/mount.h"
 #include "runner/gc.h"
+#include "snapshotters/registry.h"
 #include "tests/test_util.h"
 
 namespace cowbench::test {
@@ -18,8 +22,8 @@ TEST(Gc, CleansWhatAKilledProcessLeft) {
   if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
   TempDir work(scratch_root(), "gc");
   std::string w = work.path();
-  make_dirs(path_join(w, "overlayfs/snapshots/1/fs"));
-  write_file_atomic(path_join(w, "overlayfs/snapshots/1/fs/keep"), "cached layer");
+  make_dirs(path_join(w, "images/layer-1"));
+  write_file_atomic(path_join(w, "images/layer-1/keep"), "cached layer");
   make_dirs(path_join(w, "containers/c1/rootfs"));
   make_dirs(path_join(w, ".probe-copy.abc/x"));
   std::string image = path_join(w, "scratch.img");
@@ -37,7 +41,7 @@ TEST(Gc, CleansWhatAKilledProcessLeft) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     try {
-      mount_all({Mount{"bind", path_join(w, "overlayfs/snapshots/1/fs"), {"ro"}}}, path_join(w, "containers/c1/rootfs"));
+      mount_all({Mount{"bind", path_join(w, "images/layer-1"), {"ro"}}}, path_join(w, "containers/c1/rootfs"));
       // A loop device without autoclear outlives its process, as losetup(8) makes them.
       if (system(("losetup -f " + image).c_str()) != 0) _exit(5);
       mount_all({Mount{"tmpfs", "tmpfs", {"size=1m"}}}, path_join(w, ".probe-copy.abc/x"));
@@ -65,11 +69,40 @@ TEST(Gc, CleansWhatAKilledProcessLeft) {
   EXPECT_TRUE(loops_backed_under(w).empty());
   EXPECT_NE(access(path_join(w, "containers").c_str(), F_OK), 0) << "container scratch dirs are removed";
   EXPECT_NE(access(path_join(w, ".probe-copy.abc").c_str(), F_OK), 0);
-  EXPECT_EQ(read_file(path_join(w, "overlayfs/snapshots/1/fs/keep")), "cached layer") << "caches stay";
+  EXPECT_EQ(read_file(path_join(w, "images/layer-1/keep")), "cached layer") << "caches stay";
 
   GcReport all = collect_garbage(w, true);
   EXPECT_TRUE(all.errors.empty());
   EXPECT_NE(access(w.c_str(), F_OK), 0) << "--all removes the work directory";
+}
+
+// A killed `cowbench run` leaves its containers (kept until the end of the matrix) and listings
+// as snapshots in the backends' stores; gc removes those of dead processes only.
+TEST(Gc, RemovesSnapshotsOfDeadRunsOnly) {
+  if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  TempDir work(scratch_root(), "gc");
+  std::string root = path_join(work.path(), "overlayfs");
+  pid_t dead = fork();
+  ASSERT_GE(dead, 0);
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  std::string mine = fmt::format("run-{}-2", getpid());
+  {
+    auto sn = snap::builtin_registry().get("overlayfs").create(root, {});
+    sn->prepare("image-active", "");
+    sn->commit("image", "image-active");
+    sn->prepare(fmt::format("run-{}-1", dead), "image");
+    sn->view(fmt::format("list-{}-7", dead), "image");
+    sn->prepare(mine, "image");
+  }
+  GcReport r = collect_garbage(work.path(), false);
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  auto sn = snap::builtin_registry().get("overlayfs").create(root, {});
+  std::vector<std::string> left;
+  sn->walk([&](const snap::Info& i) { left.push_back(i.name); });
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"image", mine})) << "the image and a live process's container stay";
+  EXPECT_EQ(std::count_if(r.removed.begin(), r.removed.end(), [](const std::string& s) { return s.starts_with("overlayfs snapshot "); }), 2);
 }
 
 TEST(Gc, MissingWorkdirIsNothingToDo) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -44,7 +45,12 @@ class Runner : public ::testing::Test {
     hooks_.progress = [](const std::string&, int, int) {};
   }
   void TearDown() override {
-    if (tmp_) EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "a run must leave nothing mounted";
+    if (!tmp_) return;
+    EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "a run must leave nothing mounted";
+    // Containers may wait for the end of the matrix to be removed, but not longer.
+    std::string containers = path_join(cfg_.workdir, "containers");
+    if (std::filesystem::exists(containers))
+      EXPECT_TRUE(std::filesystem::is_empty(containers)) << "a run must remove its containers";
   }
 
   std::unique_ptr<TempDir> tmp_;
