@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "bench/bench_util.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -33,12 +34,6 @@ std::string g_workdir = "/var/tmp/cowbench-bench";
 std::string g_image = "synth:default";
 std::string g_backend = "overlayfs";
 int g_pairs = 15;
-
-int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -152,11 +147,11 @@ int64_t syscall_child(TraceSession* tracer, int64_t syscalls, int64_t rate, Trac
     char c;
     close(go[1]);
     if (read(go[0], &c, 1) != 1) _exit(1);
-    int64_t t0 = mono_ns();
+    int64_t t0 = monotonic_ns();
     for (int64_t i = 0; i < syscalls; ++i) {
       syscall(SYS_getppid);
       if (rate > 0 && i % 64 == 0)
-        while (mono_ns() - t0 < i * 1'000'000'000 / rate) {
+        while (monotonic_ns() - t0 < i * 1'000'000'000 / rate) {
         }
     }
     _exit(0);
@@ -169,12 +164,12 @@ int64_t syscall_child(TraceSession* tracer, int64_t syscalls, int64_t rate, Trac
     t.cow = TraceCow::kTree;
     tracer->begin(t);
   }
-  int64_t t0 = mono_ns();
+  int64_t t0 = monotonic_ns();
   if (write(go[1], "g", 1) != 1) fail_sys("start the child");
   close(go[1]);
   int status = 0;
   waitpid(child, &status, 0);
-  int64_t ns = mono_ns() - t0;
+  int64_t ns = monotonic_ns() - t0;
   if (tracer) *counts = tracer->end();
   cg.close();
   return ns;

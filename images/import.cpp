@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -16,10 +17,6 @@ namespace cowbench::img {
 namespace {
 
 constexpr const char* kKeyPrefix = "cowbench-import-";
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 std::optional<snap::Info> stat_if_exists(snap::Snapshotter& sn, const std::string& key) {
   try {
@@ -68,7 +65,7 @@ class ActiveGuard {
 }  // namespace
 
 ImportResult import_image(const Image& image, snap::Snapshotter& sn, const ImportOptions& options) {
-  int64_t start = now_ns();
+  int64_t start = monotonic_ns();
   ImportResult out;
   remove_stale_imports(sn);
   if (options.fresh) {
@@ -106,24 +103,24 @@ ImportResult import_image(const Image& image, snap::Snapshotter& sn, const Impor
     std::string key = fmt::format("{}{}-{}", kKeyPrefix, getpid(), l.chain_id.substr(7, 16));
     snap::Labels labels = {{"cowbench.image.diff-id", l.diff_id},
                            {"cowbench.image.layer", l.blob.digest.empty() ? l.source : l.blob.digest}};
-    int64_t t0 = now_ns();
+    int64_t t0 = monotonic_ns();
     auto mounts = sn.prepare(key, parent, labels);
     ActiveGuard guard(sn, key);
-    int64_t t1 = now_ns();
+    int64_t t1 = monotonic_ns();
     {
       TempDir target(options.scratch_dir, "import");
       ScopedMount mounted(mounts, target.path());
-      int64_t t2 = now_ns();
+      int64_t t2 = monotonic_ns();
       auto reader = image.read_layer(i, options.limits);
       li.stats = apply_layer(*reader, target.path(), options.apply);
-      int64_t t3 = now_ns();
+      int64_t t3 = monotonic_ns();
       mounted.close();
-      int64_t t4 = now_ns();
+      int64_t t4 = monotonic_ns();
       li.mount_ns = t2 - t1;
       li.apply_ns = t3 - t2;
       li.unmount_ns = t4 - t3;
     }
-    int64_t t5 = now_ns();
+    int64_t t5 = monotonic_ns();
     try {
       sn.commit(l.chain_id, key, labels);
     } catch (const Error& e) {
@@ -134,7 +131,7 @@ ImportResult import_image(const Image& image, snap::Snapshotter& sn, const Impor
     }
     if (!li.reused) guard.release();
     li.prepare_ns = t1 - t0;
-    li.commit_ns = now_ns() - t5;
+    li.commit_ns = monotonic_ns() - t5;
     out.uncompressed_bytes += li.stats.digests.uncompressed_size;
     log::info("{}: layer {}/{} {} applied in {:.3f}s ({} entries, {} MB)", sn.backend(), i + 1, image.layers.size(),
               l.chain_id.substr(0, 19), li.apply_ns / 1e9, li.stats.entries, li.stats.digests.uncompressed_size >> 20);
@@ -144,7 +141,7 @@ ImportResult import_image(const Image& image, snap::Snapshotter& sn, const Impor
   out.top = parent;
   out.reused = !out.layers.empty();
   for (const auto& l : out.layers) out.reused = out.reused && l.reused;
-  out.total_ns = now_ns() - start;
+  out.total_ns = monotonic_ns() - start;
   return out;
 }
 

@@ -1,23 +1,17 @@
 // The noise-floor probe (see noise_probe.h).
 #include "runner/noise_probe.h"
 
-#include <time.h>
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
+#include "common/clock.h"
 #include "common/sha256.h"
 #include "reports/results.h"
 
 namespace cowbench {
 namespace {
-
-int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 constexpr size_t kBufferBytes = 256 << 10;  // fits in L2: the probe measures the CPU, not memory
 
@@ -32,25 +26,25 @@ NoiseProbe::NoiseProbe(int target_ms) : buffer_(kBufferBytes, '\0') {
 }
 
 int64_t NoiseProbe::once() const {
-  int64_t t = mono_ns();
+  int64_t t = monotonic_ns();
   Sha256 d;
   d.update(buffer_);
   (void)d.hex();
-  return mono_ns() - t;
+  return monotonic_ns() - t;
 }
 
 void NoiseProbe::spin(int ms) {
-  int64_t until = mono_ns() + ms * 1'000'000LL;
+  int64_t until = monotonic_ns() + ms * 1'000'000LL;
   volatile uint64_t x = 0;
-  while (mono_ns() < until) x = x + 1;
+  while (monotonic_ns() < until) x = x + 1;
 }
 
 void NoiseProbe::sample() {
-  int64_t t = mono_ns();
+  int64_t t = monotonic_ns();
   Sha256 d;
   for (int i = 0; i < passes_; ++i) d.update(buffer_);
   (void)d.hex();
-  samples_ns_.push_back(mono_ns() - t);
+  samples_ns_.push_back(monotonic_ns() - t);
 }
 
 nlohmann::json NoiseProbe::summary() const {

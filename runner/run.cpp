@@ -1,5 +1,6 @@
 // `cowbench run`: the measured matrix (see run.h).
 #include "runner/run.h"
+#include "common/clock.h"
 #include "runner/host.h"
 
 #include <dirent.h>
@@ -41,12 +42,6 @@ void add_filesystem(json& host, const std::string& role, const std::string& path
   }
 }
 
-int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 int64_t meminfo_kb(const std::string& key);
 
 // Settles the machine before a measurement, so that writeback of earlier work does not land
@@ -56,8 +51,8 @@ int64_t meminfo_kb(const std::string& key);
 void settle() {
   sync();
   sync();
-  int64_t until = mono_ns() + 5'000'000'000;
-  while (meminfo_kb("Dirty") + meminfo_kb("Writeback") > 1024 && mono_ns() < until) {
+  int64_t until = monotonic_ns() + 5'000'000'000;
+  while (meminfo_kb("Dirty") + meminfo_kb("Writeback") > 1024 && monotonic_ns() < until) {
     sync();
     usleep(20'000);
   }
@@ -318,7 +313,7 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
   std::string key = fmt::format("run-{}-{}", getpid(), ++counter_);
   std::string rootfs = path_join(containers_, key);
   make_dirs(rootfs);
-  int64_t t0 = mono_ns();
+  int64_t t0 = monotonic_ns();
   std::vector<Mount> mounts;
   try {
     mounts = b.sn->prepare(key, b.image.top);
@@ -326,7 +321,7 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
     remove_tree(rootfs);
     throw;
   }
-  int64_t prepare_ns = mono_ns() - t0;
+  int64_t prepare_ns = monotonic_ns() - t0;
   try {
     // Settle: what prepare (and earlier runs) left dirty is written back before the clock
     // starts, so that writeback does not land inside a measurement.
@@ -470,19 +465,19 @@ std::vector<rep::Run> Matrix::scale_out(Backend& b, Planned& p, int repeat) {
       }
     };
     try {
-      int64_t t0 = mono_ns();
+      int64_t t0 = monotonic_ns();
       for (int i = 0; i < n; ++i) {
         std::string key = fmt::format("run-{}-{}", getpid(), ++counter_);
         make_dirs(path_join(containers_, key));
         keys.push_back(key);
         mounts.push_back(b.sn->prepare(key, b.image.top));
       }
-      int64_t prepare_ns = mono_ns() - t0;
+      int64_t prepare_ns = monotonic_ns() - t0;
       for (int i = 0; i < n; ++i) groups.push_back(std::make_unique<Cgroup>(layout_, keys[static_cast<size_t>(i)]));
       const wl::Workload& w = *p.w;
       const json& plan = p.plan;
       std::vector<std::thread> threads;
-      int64_t t1 = mono_ns();
+      int64_t t1 = monotonic_ns();
       for (int i = 0; i < n; ++i) {
         threads.emplace_back([&, i] {
           SandboxOptions so;
@@ -499,7 +494,7 @@ std::vector<rep::Run> Matrix::scale_out(Backend& b, Planned& p, int repeat) {
         });
       }
       for (auto& t : threads) t.join();
-      int64_t all_ns = mono_ns() - t1;
+      int64_t all_ns = monotonic_ns() - t1;
       int64_t cached_after = meminfo_kb("Cached");
       std::vector<int64_t> lat;
       int64_t cpu_u = 0, cpu_s = 0, disk = 0;
@@ -555,9 +550,9 @@ rep::Run Matrix::on_snapshotter(Backend& b, Planned& p, int repeat) {
     settle();
   NoiseProbe::spin(20);
   if (repeat >= 0) noise_.sample();
-  int64_t t0 = mono_ns();
+  int64_t t0 = monotonic_ns();
   wl::Outcome o = p.w->run_on_snapshotter(*b.sn, b.image.top, p.plan, containers_);
-  run.wall_ns = mono_ns() - t0;
+  run.wall_ns = monotonic_ns() - t0;
   fill_outcome(o, run);
   auto layers = o.extra.value("layers_to_remove", std::vector<std::string>{});
   if (!layers.empty()) {
@@ -671,7 +666,7 @@ rep::Results Matrix::run() {
 }  // namespace
 
 wl::FileList list_image_files(snap::Snapshotter& sn, const std::string& top, const std::string& scratch) {
-  std::string key = fmt::format("list-{}-{}", getpid(), mono_ns());
+  std::string key = fmt::format("list-{}-{}", getpid(), monotonic_ns());
   wl::FileList files;
   auto mounts = sn.view(key, top);
   try {

@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
@@ -24,12 +25,6 @@
 
 namespace cowbench {
 namespace {
-
-int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 void write_all(int fd, const std::string& s) {
   size_t off = 0;
@@ -85,13 +80,13 @@ void enter_rootfs(const SandboxOptions& o) {
 [[noreturn]] void container_main(const SandboxOptions& o, const std::function<nlohmann::json()>& fn, int out_fd) {
   nlohmann::json msg;
   int code = 0;
-  int64_t t0 = mono_ns();
+  int64_t t0 = monotonic_ns();
   try {
     enter_rootfs(o);
-    int64_t t1 = mono_ns();
+    int64_t t1 = monotonic_ns();
     msg["setup_ns"] = t1 - t0;
     nlohmann::json r = fn();
-    msg["run_ns"] = mono_ns() - t1;
+    msg["run_ns"] = monotonic_ns() - t1;
     msg["result"] = std::move(r);
   } catch (const std::exception& e) {
     msg["error"] = e.what();
@@ -152,7 +147,7 @@ SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohma
   Fd pidfd(static_cast<int>(syscall(SYS_pidfd_open, outer, 0)));
   if (!pidfd) fail_sys("pidfd_open container");
   std::string buf;
-  int64_t deadline = o.timeout.count() > 0 ? mono_ns() + o.timeout.count() * 1'000'000 : 0;
+  int64_t deadline = o.timeout.count() > 0 ? monotonic_ns() + o.timeout.count() * 1'000'000 : 0;
   bool exited = false, eof = false;
   while (!(exited && eof)) {
     pollfd fds[2];
@@ -160,7 +155,7 @@ SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohma
     if (!eof) fds[nf++] = {out_r.get(), POLLIN, 0};
     nfds_t pid_at = nf;
     if (!exited) fds[nf++] = {pidfd.get(), POLLIN, 0};
-    int wait_ms = deadline ? static_cast<int>(std::max<int64_t>(0, (deadline - mono_ns()) / 1'000'000)) : -1;
+    int wait_ms = deadline ? static_cast<int>(std::max<int64_t>(0, (deadline - monotonic_ns()) / 1'000'000)) : -1;
     if (o.cancel && (wait_ms < 0 || wait_ms > 100)) wait_ms = 100;  // look at the cancel flag often
     int n = poll(fds, nf, wait_ms);
     if (o.cancel && o.cancel->load()) {
@@ -171,7 +166,7 @@ SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohma
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail_sys("wait for container");
-    if (n == 0 && deadline && mono_ns() >= deadline) {
+    if (n == 0 && deadline && monotonic_ns() >= deadline) {
       res.timed_out = true;
       if (o.cgroup) o.cgroup->kill_all();
       kill(outer, SIGKILL);

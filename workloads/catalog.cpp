@@ -11,6 +11,7 @@
 #include <cstring>
 #include <set>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
@@ -26,18 +27,12 @@ namespace {
 
 using nlohmann::json;
 
-int64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 // Times one operation into the outcome.
 template <typename F>
 void timed(Outcome& o, F&& f) {
-  int64_t t = now_ns();
+  int64_t t = monotonic_ns();
   f();
-  o.latencies_ns.push_back(now_ns() - t);
+  o.latencies_ns.push_back(monotonic_ns() - t);
   ++o.ops;
 }
 
@@ -349,7 +344,7 @@ class ContainerdBench final : public Workload {
     Sha256 d;
     Prng rng(plan.at("seed").get<uint64_t>());
     size_t file_size = plan.at("file_size").get<size_t>();
-    std::string tag = fmt::format("cbench-{}-{}", getpid(), now_ns());
+    std::string tag = fmt::format("cbench-{}-{}", getpid(), monotonic_ns());
     std::string parent;
     std::vector<std::string> committed;
     json prepare_ns = json::array(), apply_ns = json::array(), commit_ns = json::array();
@@ -358,9 +353,9 @@ class ContainerdBench final : public Workload {
       int i = 0;
       for (const auto& layer : plan.at("layers")) {
         std::string key = fmt::format("{}-active-{}", tag, i), name = fmt::format("{}-layer-{}", tag, i);
-        int64_t t0 = now_ns();
+        int64_t t0 = monotonic_ns();
         auto mounts = sn.prepare(key, parent);
-        int64_t t1 = now_ns();
+        int64_t t1 = monotonic_ns();
         {
           ScopedMount m(mounts, target.path());
           for (const auto& op : layer) {
@@ -382,9 +377,9 @@ class ContainerdBench final : public Workload {
           }
           m.close();
         }
-        int64_t t2 = now_ns();
+        int64_t t2 = monotonic_ns();
         sn.commit(name, key);
-        int64_t t3 = now_ns();
+        int64_t t3 = monotonic_ns();
         committed.push_back(name);
         parent = name;
         prepare_ns.push_back(t1 - t0);
@@ -437,7 +432,7 @@ class Exec final : public Workload {
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) != 0) fail_sys("pipe");
     Outcome o;
-    int64_t t0 = now_ns();
+    int64_t t0 = monotonic_ns();
     pid_t pid = fork();
     if (pid < 0) fail_sys("fork");
     if (pid == 0) {
@@ -463,7 +458,7 @@ class Exec final : public Workload {
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    o.latencies_ns.push_back(now_ns() - t0);
+    o.latencies_ns.push_back(monotonic_ns() - t0);
     o.ops = 1;
     o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (WIFSIGNALED(status))
