@@ -42,29 +42,6 @@ void add_filesystem(json& host, const std::string& role, const std::string& path
   }
 }
 
-int64_t meminfo_kb(const std::string& key);
-
-// Settles the machine before a measurement, so that writeback of earlier work does not land
-// inside it: sync twice (a loop-backed scratch file system's writeback lands as dirty pages of
-// its image file in the host file system, which only the second sync writes), then wait, at
-// most 5 s, until the kernel's dirty and writeback counters are near zero.
-void settle() {
-  sync();
-  sync();
-  int64_t until = monotonic_ns() + 5'000'000'000;
-  while (meminfo_kb("Dirty") + meminfo_kb("Writeback") > 1024 && monotonic_ns() < until) {
-    sync();
-    usleep(20'000);
-  }
-}
-
-void drop_caches() {
-  settle();
-  std::ofstream f("/proc/sys/vm/drop_caches");
-  f << "3\n";
-  if (!f.flush()) log::warn("cannot drop caches (/proc/sys/vm/drop_caches): cold-cache runs are warm");
-}
-
 int64_t meminfo_kb(const std::string& key) {
   std::ifstream in("/proc/meminfo");
   std::string k;
@@ -75,6 +52,33 @@ int64_t meminfo_kb(const std::string& key) {
     if (k == key + ":") return v;
   }
   return -1;
+}
+
+// Writes back what earlier work left dirty, so that its writeback does not land inside the next
+// measurement: sync twice (a loop-backed scratch file system's writeback lands as dirty pages
+// of its image file in the host file system, which only the second sync writes), then, when
+// `wait`, wait up to 5 s for the kernel's dirty and writeback counters to drain. Returns false
+// when they did not (something else on the host keeps writing).
+bool settle(bool wait) {
+  sync();
+  sync();
+  if (!wait) return true;
+  int64_t until = monotonic_ns() + 5'000'000'000;
+  while (meminfo_kb("Dirty") + meminfo_kb("Writeback") > 1024) {
+    if (monotonic_ns() >= until) return false;
+    sync();
+    usleep(20'000);
+  }
+  return true;
+}
+
+// Drops the page cache, dentries and inodes, after writing back what is dirty (dirty pages
+// cannot be dropped).
+void drop_caches() {
+  settle(false);
+  std::ofstream f("/proc/sys/vm/drop_caches");
+  f << "3\n";
+  if (!f.flush()) log::warn("cannot drop caches (/proc/sys/vm/drop_caches): cold-cache runs are warm");
 }
 
 struct Backend {
@@ -210,7 +214,10 @@ class Matrix {
   std::vector<rep::Run> scale_out(Backend& b, Planned& p, int repeat);
   rep::Run on_snapshotter(Backend& b, Planned& p, int repeat);
   void save();
-  // Whether finished containers wait for the end of the matrix to be removed (see run()).
+  // Before a measurement: settle the page cache (or drop it, cold), wake the CPU, probe the
+  // host's noise floor (recorded repeats only).
+  void before_measurement(int repeat);
+  // Whether finished containers wait for the end of the matrix to be removed.
   void decide_cleanup();
   // Removes a finished container now, or at the end of the matrix.
   void retire(Backend& b, const std::string& key, const std::string& rootfs);
@@ -231,6 +238,7 @@ class Matrix {
   int done_ = 0, total_ = 0;
   uint64_t counter_ = 0;
   bool defer_removal_ = false;
+  bool wait_for_writeback_ = true;  // until a settle times out once
   struct Retired {
     Backend* backend;
     std::string key, rootfs;
@@ -323,14 +331,7 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
   }
   int64_t prepare_ns = monotonic_ns() - t0;
   try {
-    // Settle: what prepare (and earlier runs) left dirty is written back before the clock
-    // starts, so that writeback does not land inside a measurement.
-    if (cfg_.cache == "cold")
-      drop_caches();
-    else
-      settle();
-    NoiseProbe::spin(20);
-    if (repeat >= 0) noise_.sample();
+    before_measurement(repeat);
     Cgroup cg(layout_, key);
     SandboxOptions so;
     so.mounts = mounts;
@@ -385,6 +386,18 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
   explain_dead_fuse_daemon(mounts, b.name, run);
   retire(b, key, rootfs);
   return run;
+}
+
+void Matrix::before_measurement(int repeat) {
+  // What prepare (and earlier runs) left dirty is written back before the clock starts.
+  if (!settle(wait_for_writeback_)) {
+    wait_for_writeback_ = false;
+    log::warn("dirty pages did not drain within 5 s (another process keeps writing?): no longer waiting for "
+              "writeback before measurements; expect noisier results");
+  }
+  if (cfg_.cache == "cold") drop_caches();
+  NoiseProbe::spin(20);
+  if (repeat >= 0) noise_.sample();
 }
 
 // Deleting a container's tree between measurements disturbs the next ones: on ext4 without a
@@ -544,12 +557,7 @@ rep::Run Matrix::on_snapshotter(Backend& b, Planned& p, int repeat) {
   run.workload = p.name;
   run.repeat = repeat;
   run.cache = cfg_.cache;
-  if (cfg_.cache == "cold")
-    drop_caches();
-  else
-    settle();
-  NoiseProbe::spin(20);
-  if (repeat >= 0) noise_.sample();
+  before_measurement(repeat);
   int64_t t0 = monotonic_ns();
   wl::Outcome o = p.w->run_on_snapshotter(*b.sn, b.image.top, p.plan, containers_);
   run.wall_ns = monotonic_ns() - t0;
