@@ -100,6 +100,7 @@ int run_doctor(std::ostream& out, const std::string& workdir, bool json) {
                                  {"shares_page_cache", b.shares_page_cache},
                                  {"needs_root", b.needs_root},
                                  {"host_needs", b.host_needs}});
+    doc["workdir_caveats"] = workdir_caveats(workdir);
     out << doc.dump(2) << "\n";
     return 0;
   }
@@ -118,6 +119,7 @@ int run_doctor(std::ostream& out, const std::string& workdir, bool json) {
     rows.push_back({b.name, b.available ? "available" : "UNAVAILABLE", b.granularity,
                     b.shares_page_cache ? "shared" : "not shared", b.needs_root ? "yes" : "no", b.reason});
   print_table(out, rows);
+  for (const auto& c : workdir_caveats(workdir)) out << "\nwork dir: " << c << "\n";
   return 0;
 }
 

@@ -1,6 +1,7 @@
 // Host facts and host checks (see host.h).
 #include "runner/host.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <liburing.h>
@@ -25,6 +26,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/mount.h"
 #include "common/fd.h"
 #include "common/fs.h"
 #include "ebpf/kernel_fs.h"
@@ -452,6 +454,32 @@ HostFacts host_facts() {
   } catch (const std::exception&) {
   }
   return f;
+}
+
+std::vector<std::string> workdir_caveats(const std::string& workdir) {
+  std::vector<std::string> out;
+  MountEntry m;
+  try {
+    m = mount_of(workdir);
+  } catch (const Error&) {
+    return out;
+  }
+  if (m.fs_type != "ext4" || !m.source.starts_with("/dev/")) return out;
+  // A journaled ext4 file system has a jbd2 entry named after its device.
+  std::string dev = m.source.substr(m.source.rfind('/') + 1);
+  if (access(fmt::format("/proc/fs/ext4/{}", dev).c_str(), F_OK) != 0) return out;
+  bool journal = false;
+  if (DIR* d = opendir("/proc/fs/jbd2")) {
+    while (dirent* e = readdir(d))
+      if (std::string_view(e->d_name).starts_with(dev + "-")) journal = true;
+    closedir(d);
+  }
+  if (!journal)
+    out.push_back(fmt::format("{} is ext4 without a journal: it skips inodes deleted in the last minutes one by one "
+                              "when it creates files, so deleting many files slows the file creations that follow "
+                              "(cowbench run keeps containers until the end of the matrix for this reason)",
+                              m.source));
+  return out;
 }
 
 }  // namespace cowbench

@@ -44,6 +44,11 @@ struct HostFacts {
 // Never throws; unknown fields stay empty or 0.
 HostFacts host_facts();
 
+// What about the work directory's file system can skew measurements, in words; empty when
+// nothing. Today: ext4 without a journal, which skips recently deleted inodes one by one when
+// it creates files, so that deleting many files slows the creations that follow.
+std::vector<std::string> workdir_caveats(const std::string& workdir);
+
 // How the cgroup hierarchies that cowbench uses (memory, cpu accounting) are laid out.
 struct CgroupSummary {
   std::string kind;         // "v2", "hybrid", "v1" or "none"

@@ -13,6 +13,8 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/loop.h"
+#include "common/mount.h"
 #include "ebpf/kernel_fs.h"
 #include "runner/doctor.h"
 #include "tests/test_util.h"
@@ -327,6 +329,33 @@ TEST(Doctor, TableListsChecksAndBackends) {
 TEST(Doctor, ThrowsWhenTheWorkdirCannotBeCreated) {
   std::ostringstream out;
   EXPECT_THROW(run_doctor(out, "/proc/self/cowbench-cannot-be-here", false), Error);
+}
+
+// A real ext4 on a loop device, made without and with a journal: only the first is a caveat.
+TEST(WorkdirCaveats, Ext4WithoutAJournalIsNamed) {
+  if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  if (system("command -v mkfs.ext4 >/dev/null 2>&1") != 0) GTEST_SKIP() << "mkfs.ext4 is not installed";
+  TempDir tmp(scratch_root(), "ext4");
+  std::string image = path_join(tmp.path(), "ext4.img"), dir = path_join(tmp.path(), "mnt");
+  make_dirs(dir);
+  for (bool journal : {false, true}) {
+    std::string mkfs = fmt::format("truncate -s 64M {0} && mkfs.ext4 -q -F {1} {0}", image, journal ? "" : "-O ^has_journal");
+    ASSERT_EQ(system(mkfs.c_str()), 0) << mkfs;
+    LoopDevice loop(image);
+    ScopedMount m({Mount{"ext4", loop.path(), {}}}, dir);
+    auto caveats = workdir_caveats(dir);
+    if (journal) {
+      EXPECT_TRUE(caveats.empty()) << caveats.front();
+    } else {
+      ASSERT_EQ(caveats.size(), 1u);
+      EXPECT_NE(caveats[0].find("without a journal"), std::string::npos) << caveats[0];
+      EXPECT_NE(caveats[0].find(loop.path()), std::string::npos) << caveats[0];
+    }
+    m.close();
+    loop.close();
+    unlink(image.c_str());
+  }
+  EXPECT_TRUE(workdir_caveats("/proc").empty()) << "not ext4: nothing to say";
 }
 
 }  // namespace
