@@ -50,11 +50,12 @@ GcReport collect_garbage(const std::string& workdir, bool everything) {
 
   // Snapshots of killed runs inside each backend's store (containers, listings, layers).
   if (!everything) {
-    for (const auto& name : snap::builtin_registry().names()) {
+    const snap::Registry& registry = snap::builtin_registry();
+    for (const auto& name : registry.names()) {
       std::string root = path_join(dir, name);
       if (stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
       try {
-        auto sn = snap::builtin_registry().get(name).create(root, {});
+        auto sn = registry.get(name).create(root, {});
         for (const auto& key : remove_stale_snapshots(*sn)) report.removed.push_back(name + " snapshot " + key);
       } catch (const Error& e) {
         if (e.code() != Errc::kUnsupported) report.errors.push_back(fmt::format("{}: {}", name, e.what()));

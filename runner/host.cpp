@@ -26,9 +26,9 @@
 #include <sstream>
 
 #include "common/error.h"
-#include "common/mount.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/mount.h"
 #include "ebpf/kernel_fs.h"
 #include "runner/cgroup.h"
 #ifdef COWBENCH_HAVE_LIBBPF

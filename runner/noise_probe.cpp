@@ -1,7 +1,6 @@
 // The noise-floor probe (see noise_probe.h).
 #include "runner/noise_probe.h"
 
-
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -20,15 +19,15 @@ constexpr size_t kBufferBytes = 256 << 10;  // fits in L2: the probe measures th
 NoiseProbe::NoiseProbe(int target_ms) : buffer_(kBufferBytes, '\0') {
   for (size_t i = 0; i < buffer_.size(); ++i) buffer_[i] = static_cast<char>(i * 131 + (i >> 7));
   // Calibrate on the fastest of a few single passes, so that a hiccup does not shrink the probe.
-  int64_t best = once();
-  for (int i = 0; i < 4; ++i) best = std::min(best, once());
+  int64_t best = time_passes(1);
+  for (int i = 0; i < 4; ++i) best = std::min(best, time_passes(1));
   passes_ = static_cast<int>(std::clamp<int64_t>(target_ms * 1'000'000LL / std::max<int64_t>(best, 1), 1, 100'000));
 }
 
-int64_t NoiseProbe::once() const {
+int64_t NoiseProbe::time_passes(int passes) const {
   int64_t t = monotonic_ns();
   Sha256 d;
-  d.update(buffer_);
+  for (int i = 0; i < passes; ++i) d.update(buffer_);
   (void)d.hex();
   return monotonic_ns() - t;
 }
@@ -39,13 +38,7 @@ void NoiseProbe::spin(int ms) {
   while (monotonic_ns() < until) x = x + 1;
 }
 
-void NoiseProbe::sample() {
-  int64_t t = monotonic_ns();
-  Sha256 d;
-  for (int i = 0; i < passes_; ++i) d.update(buffer_);
-  (void)d.hex();
-  samples_ns_.push_back(monotonic_ns() - t);
-}
+void NoiseProbe::sample() { samples_ns_.push_back(time_passes(passes_)); }
 
 nlohmann::json NoiseProbe::summary() const {
   rep::Spread s = rep::spread(samples_ns_);

@@ -23,7 +23,8 @@ class NoiseProbe {
   nlohmann::json summary() const;
 
  private:
-  int64_t once() const;
+  // Hashes the buffer `passes` times; returns how long that took, in ns.
+  int64_t time_passes(int passes) const;
 
   std::string buffer_;
   int passes_ = 1;

@@ -14,7 +14,9 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <set>
+#include <string_view>
 #include <thread>
 
 #include "common/error.h"
@@ -42,16 +44,19 @@ void add_filesystem(json& host, const std::string& role, const std::string& path
   }
 }
 
-int64_t meminfo_kb(const std::string& key) {
+// The sum of the /proc/meminfo fields `keys`, in KiB, from one read; -1 when none is there.
+int64_t meminfo_kb(std::initializer_list<std::string_view> keys) {
   std::ifstream in("/proc/meminfo");
   std::string k;
   int64_t v;
   std::string unit;
+  int64_t sum = -1;
   while (in >> k >> v) {
     std::getline(in, unit);
-    if (k == key + ":") return v;
+    if (!k.empty() && k.back() == ':') k.pop_back();
+    if (std::find(keys.begin(), keys.end(), k) != keys.end()) sum = std::max<int64_t>(sum, 0) + v;
   }
-  return -1;
+  return sum;
 }
 
 // Writes back what earlier work left dirty, so that its writeback does not land inside the next
@@ -64,7 +69,7 @@ bool settle(bool wait) {
   sync();
   if (!wait) return true;
   int64_t until = monotonic_ns() + 5'000'000'000;
-  while (meminfo_kb("Dirty") + meminfo_kb("Writeback") > 1024) {
+  while (meminfo_kb({"Dirty", "Writeback"}) > 1024) {
     if (monotonic_ns() >= until) return false;
     sync();
     usleep(20'000);
@@ -462,7 +467,7 @@ std::vector<rep::Run> Matrix::scale_out(Backend& b, Planned& p, int repeat) {
     run.cache = "cold";
     // Page-cache growth is measured from a dropped cache, whatever --cache says.
     drop_caches();
-    int64_t cached_before = meminfo_kb("Cached");
+    int64_t cached_before = meminfo_kb({"Cached"});
     std::vector<std::string> keys;
     std::vector<std::vector<Mount>> mounts;
     std::vector<std::unique_ptr<Cgroup>> groups;
@@ -508,7 +513,7 @@ std::vector<rep::Run> Matrix::scale_out(Backend& b, Planned& p, int repeat) {
       }
       for (auto& t : threads) t.join();
       int64_t all_ns = monotonic_ns() - t1;
-      int64_t cached_after = meminfo_kb("Cached");
+      int64_t cached_after = meminfo_kb({"Cached"});
       std::vector<int64_t> lat;
       int64_t cpu_u = 0, cpu_s = 0, disk = 0;
       for (int i = 0; i < n; ++i) {
