@@ -206,6 +206,18 @@ std::vector<std::string> scale_findings(const std::string& family, const Grouped
   return out;
 }
 
+// "fuse-overlayfs copied up 125 files in pkg-install, 75 more than its writable layer keeps."
+// The tracer sees copies that do not stay (fuse-overlayfs copies a lower file up before it
+// deletes it); the ground truth only sees what is left.
+std::optional<std::string> transient_copyup_finding(const std::string& w, const std::string& b, const Grouped& g) {
+  const SummaryRow* s = g.row(b, w);
+  if (!s || s->median_copyup_events < 0 || s->median_truth_copyups < 0) return std::nullopt;
+  if (s->median_copyup_events <= s->median_truth_copyups) return std::nullopt;
+  return fmt::format("{} copied up {} files in {}, {} more than its writable layer keeps: copies made and dropped "
+                     "again (a delete that copies the file up first, for one).",
+                     b, s->median_copyup_events, w, s->median_copyup_events - s->median_truth_copyups);
+}
+
 std::vector<std::string> findings(const Results& r, const Grouped& g) {
   std::vector<std::string> out;
   if (r.interrupted) out.push_back("The run was interrupted: these results cover only the runs that finished.");
@@ -215,6 +227,9 @@ std::vector<std::string> findings(const Results& r, const Grouped& g) {
     if (auto s = speed_finding(w, g)) out.push_back(*s);
   for (const auto& w : g.workloads())
     for (auto& s : amplification_findings(w, g)) out.push_back(std::move(s));
+  for (const auto& w : g.workloads())
+    for (const auto& b : g.backends())
+      if (auto s = transient_copyup_finding(w, b, g)) out.push_back(*s);
   for (const auto& f : g.scale_families())
     for (auto& s : scale_findings(f, g)) out.push_back(std::move(s));
   std::vector<const SummaryRow*> noisy;

@@ -154,6 +154,7 @@ Cgroup::Cgroup(const CgroupLayout& layout, const std::string& name) {
         write_control(path_join(layout.v2_root, "cgroup.subtree_control"), want);
         write_control(path_join(parent, "cgroup.subtree_control"), want);
       }
+      v2_root_ = layout.v2_root;
       v2_ = path_join(parent, name);
       make_group(v2_);
       struct stat st {};
@@ -231,7 +232,30 @@ void Cgroup::kill_all() noexcept {
   }
 }
 
+void Cgroup::enter_self() {
+  if (v2_.empty() || !origin_.empty()) return;
+  // "0::/path" is this process's place in the unified hierarchy.
+  std::string origin;
+  std::istringstream in(read_file("/proc/self/cgroup"));
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("0::")) origin = path_join(v2_root_, line.substr(3));
+  if (origin.empty()) fail(Errc::kUnsupported, "cannot find this process's cgroup v2 group in /proc/self/cgroup");
+  write_control(path_join(v2_, "cgroup.procs"), std::to_string(getpid()));
+  origin_ = origin;
+}
+
+void Cgroup::leave_self() noexcept {
+  if (origin_.empty()) return;
+  try {
+    write_control(path_join(origin_, "cgroup.procs"), std::to_string(getpid()));
+  } catch (const std::exception& e) {
+    log::warn("moving cowbench back to its cgroup {}: {}", origin_, e.what());
+  }
+  origin_.clear();
+}
+
 void Cgroup::close() {
+  leave_self();
   for (auto* dir : {&v2_, &mem_, &cpu_}) {
     if (dir->empty()) continue;
     remove_group(*dir);

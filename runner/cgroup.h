@@ -49,13 +49,19 @@ class Cgroup {
   // The v2 cgroup's inode number = bpf_get_current_cgroup_id() of its members (0 without v2).
   uint64_t id() const noexcept { return id_; }
   const std::string& v2_path() const noexcept { return v2_; }
+  // Moves this process (all its threads) into the v2 group until leave_self(), for work the
+  // runner does itself that the tracer must see (it filters by v2 cgroup id). No-op without v2.
+  void enter_self();
+  // Moves this process back into the v2 group it came from; close() does it too.
+  void leave_self() noexcept;
   // Kills every process left in it (cgroup.kill on v2, SIGKILL to cgroup.procs otherwise).
   void kill_all() noexcept;
   // Removes the directories; throws if processes are still in them.
   void close();
 
  private:
-  std::string v2_, mem_, cpu_;
+  std::string v2_root_, v2_, mem_, cpu_;
+  std::string origin_;  // enter_self(): the v2 group this process came from
   uint64_t id_ = 0;
 };
 

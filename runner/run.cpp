@@ -189,6 +189,39 @@ void fill_trace(const TraceCounts& c, rep::Run& run) {
   run.extra["trace"]["lost_events"] = c.lost_events;  // summed into results.trace.lost_events
 }
 
+// Adds one trace window's counts to those of the earlier windows of the same run
+// (containerd-bench: a window per layer). Numbers add up, events are tagged with their window.
+void add_json_counts(json& sum, const json& more, int window) {
+  for (const auto& [k, v] : more.items()) {
+    if (!sum.contains(k)) {
+      sum[k] = v.is_array() ? json::array() : v;
+      if (!v.is_array()) continue;
+    }
+    json& s = sum[k];
+    if (v.is_number_integer() && s.is_number_integer()) {
+      s = s.get<int64_t>() + v.get<int64_t>();
+    } else if (v.is_object() && s.is_object() && k != "window") {
+      add_json_counts(s, v, window);
+    } else if (v.is_array() && s.is_array()) {
+      for (json e : v) {
+        if (e.is_object()) e["window"] = window;
+        s.push_back(std::move(e));
+      }
+    }
+  }
+}
+
+void add_trace_counts(TraceCounts& sum, const TraceCounts& c, int window) {
+  auto add = [](int64_t& a, int64_t b) { a = a < 0 || b < 0 ? -1 : a + b; };  // -1: not observable
+  add(sum.copyup_events, c.copyup_events);
+  add(sum.copyup_bytes, c.copyup_bytes);
+  add(sum.cow_extents, c.cow_extents);
+  add(sum.cow_bytes, c.cow_bytes);
+  add(sum.lost_events, c.lost_events);
+  sum.copyup_latencies_ns.insert(sum.copyup_latencies_ns.end(), c.copyup_latencies_ns.begin(), c.copyup_latencies_ns.end());
+  add_json_counts(sum.extra, c.extra, window);
+}
+
 // What the tracer watches in one container: its cgroup, its snapshot's mounts, how it CoWs.
 TraceTarget trace_target(const Cgroup& cg, const Backend& b, const std::vector<Mount>& mounts) {
   TraceTarget t;
@@ -562,11 +595,65 @@ rep::Run Matrix::on_snapshotter(Backend& b, Planned& p, int repeat) {
   run.workload = p.name;
   run.repeat = repeat;
   run.cache = cfg_.cache;
+  // The runner writes the layers itself: with a tracer it joins a cgroup of its own for the
+  // run, and each layer's apply is a trace window on that layer's writable snapshot.
+  std::unique_ptr<Cgroup> cg;
+  TraceCounts traced;
+  bool window_open = false;
+  int windows = 0;
+  wl::LayerHooks hooks;
+  if (tracer_) {
+    cg = std::make_unique<Cgroup>(layout_, fmt::format("run-{}-{}", getpid(), ++counter_));
+    if (cg->id() == 0) cg.reset();  // no cgroup v2 here: nothing to filter by
+  }
+  if (cg) {
+    hooks.before_apply = [&](const std::vector<Mount>& mounts) {
+      tracer_->begin(trace_target(*cg, b, mounts));
+      window_open = true;
+    };
+    hooks.after_apply = [&] {
+      window_open = false;
+      add_trace_counts(traced, tracer_->end(), windows++);
+    };
+  }
   before_measurement(repeat);
-  int64_t t0 = monotonic_ns();
-  wl::Outcome o = p.w->run_on_snapshotter(*b.sn, b.image.top, p.plan, containers_);
-  run.wall_ns = monotonic_ns() - t0;
+  wl::Outcome o;
+  int64_t wall_ns = 0;
+  {
+    if (cg) cg->enter_self();
+    try {
+      int64_t t0 = monotonic_ns();
+      o = p.w->run_on_snapshotter(*b.sn, b.image.top, p.plan, containers_, hooks);
+      wall_ns = monotonic_ns() - t0;
+    } catch (...) {
+      if (window_open) {
+        try {
+          tracer_->end();
+        } catch (const std::exception& e) {
+          log::warn("closing the trace window of {}: {}", p.name, e.what());
+        }
+      }
+      throw;  // cg's destructor moves this process back and removes the group
+    }
+    if (cg) cg->close();
+  }
+  // The run's own time: the trace windows' set-up and collection are left out.
+  run.wall_ns = wall_ns - o.extra.value("hooks_ns", int64_t{0});
   fill_outcome(o, run);
+  run.extra.erase("hooks_ns");
+  if (cg) {
+    fill_trace(traced, run);
+    run.extra["trace"]["windows"] = windows;
+  }
+  // Ground truth where the plan says it: a file-granular backend copies up each lower file a
+  // layer writes, once per layer; a full copy never does.
+  int64_t updated = o.extra.value("lower_files_updated", int64_t{-1});
+  if (updated >= 0 && b.spec->caps.cow_granularity == snap::Granularity::kFile) {
+    run.truth_copyups = updated;
+    run.truth_copyup_bytes = updated * o.extra.value("file_size", int64_t{0});
+  } else if (updated >= 0 && b.spec->caps.cow_granularity == snap::Granularity::kTree) {
+    run.truth_copyups = run.truth_copyup_bytes = 0;
+  }
   auto layers = o.extra.value("layers_to_remove", std::vector<std::string>{});
   if (!layers.empty()) {
     snap::Usage u = b.sn->usage(layers.back());

@@ -175,6 +175,19 @@ TEST(Reports, FindingsSayWhatTheNumbersShow) {
   EXPECT_EQ(md.find("†"), std::string::npos) << "traced figures are not ground truth";
 }
 
+// Copies the tracer saw but the writable layer does not keep (fuse-overlayfs copies a file up
+// before deleting it) are named; a tracer that agrees with the ground truth adds nothing.
+TEST(Reports, CopiesThatDidNotStayAreAFinding) {
+  for (int64_t truth : {4, 1}) {
+    rep::Results r = traced();
+    for (auto& run : r.runs)
+      if (run.backend == "overlayfs") run.truth_copyups = truth;
+    std::string md = rep::render_markdown(r);
+    bool said = md.find("overlayfs copied up 4 files in db-random-write, 3 more than its writable layer keeps") != std::string::npos;
+    EXPECT_EQ(said, truth == 1) << md;
+  }
+}
+
 TEST(Reports, EmptyResultsStillMakeReports) {
   rep::Results r;
   EXPECT_NE(rep::render_markdown(r).find("No run produced a result."), std::string::npos);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -134,6 +135,51 @@ TEST_F(TraceRunner, CountsEqualGroundTruthOnEveryWorkload) {
     EXPECT_TRUE(saved.trace_extra.at("why_not").contains("fentry"));
     EXPECT_TRUE(saved.trace_extra.at("why_not").contains("kprobe"));
   }
+}
+
+// containerd-bench builds layers in the runner itself: each layer's apply is a trace window,
+// and the windows add up to the copy-ups its plan implies, on every backend.
+TEST_F(TraceRunner, ContainerdBenchLayersAreTraced) {
+  std::string cgroup_before = read_file("/proc/self/cgroup");
+  rep::Results r = run({"overlayfs", "fuse-overlayfs", "reflink", "btrfs", "copy"}, {"containerd-bench"});
+  EXPECT_EQ(read_file("/proc/self/cgroup"), cgroup_before) << "the runner joins a cgroup for the run, then leaves it";
+  EXPECT_EQ(r.lost_events, 0);
+  ASSERT_FALSE(r.runs.empty());
+  std::set<std::string> seen;
+  for (const auto& run : r.runs) {
+    SCOPED_TRACE(run.backend);
+    ASSERT_EQ(run.status, "ok") << run.error;
+    seen.insert(run.backend);
+    ASSERT_TRUE(run.extra.contains("trace"));
+    EXPECT_EQ(run.extra.at("trace").at("windows"), 16);
+    const int64_t updated = run.extra.at("lower_files_updated").get<int64_t>();
+    const int64_t removed = run.extra.at("lower_files_removed").get<int64_t>();
+    const int64_t file_size = run.extra.at("file_size").get<int64_t>();
+    ASSERT_GT(updated, 10);
+    ASSERT_GT(removed, 5);
+    if (run.backend == "overlayfs") {
+      EXPECT_EQ(run.truth_copyups, updated);
+      EXPECT_EQ(run.copyup_events, run.truth_copyups);
+      EXPECT_EQ(run.copyup_bytes, updated * file_size);
+    } else if (run.backend == "fuse-overlayfs") {
+      // fuse-overlayfs also copies a lower file up before it whiteouts it (strace of the
+      // daemon: sendfile of the whole file into its workdir, then renameat2 RENAME_WHITEOUT):
+      // one more copy-up per removed file, which the upper layer no longer shows.
+      EXPECT_EQ(run.truth_copyups, updated);
+      EXPECT_EQ(run.copyup_events, updated + removed);
+      EXPECT_EQ(run.copyup_bytes, (updated + removed) * file_size);
+    } else if (run.backend == "copy") {
+      EXPECT_EQ(run.truth_copyups, 0);
+      EXPECT_EQ(run.copyup_events, 0);
+      EXPECT_EQ(run.cow_extents, 0);
+    } else {
+      // Block CoW: each 4-byte update unshares about one block, not the 1 MiB file.
+      EXPECT_GE(run.cow_extents, updated);
+      EXPECT_GE(run.cow_bytes, updated * 4096);
+      EXPECT_LE(run.cow_bytes, updated * 256 * 1024);
+    }
+  }
+  for (const char* b : {"overlayfs", "copy"}) EXPECT_TRUE(seen.count(b)) << b << " did not run";
 }
 
 CliResult cowbench(const std::string& args) { return run_cli(COWBENCH_BIN, args); }

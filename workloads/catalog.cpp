@@ -15,10 +15,11 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/mount.h"
 #include "common/prng.h"
-#include "snapshotters/snapshotter.h"
 #include "common/sha256.h"
+#include "snapshotters/snapshotter.h"
 #include "workloads/io_engine.h"
 #include "workloads/workload.h"
 
@@ -338,8 +339,8 @@ class ContainerdBench final : public Workload {
     }
     return {{"layers", layers}, {"file_size", 1 << 20}, {"seed", seed}};
   }
-  Outcome run_on_snapshotter(snap::Snapshotter& sn, const std::string&, const json& plan,
-                             const std::string& scratch) const override {
+  Outcome run_on_snapshotter(snap::Snapshotter& sn, const std::string&, const json& plan, const std::string& scratch,
+                             const LayerHooks& hooks) const override {
     Outcome o;
     Sha256 d;
     Prng rng(plan.at("seed").get<uint64_t>());
@@ -347,7 +348,9 @@ class ContainerdBench final : public Workload {
     std::string tag = fmt::format("cbench-{}-{}", getpid(), monotonic_ns());
     std::string parent;
     std::vector<std::string> committed;
+    std::string active;  // prepared, not committed yet
     json prepare_ns = json::array(), apply_ns = json::array(), commit_ns = json::array();
+    int64_t hooks_ns = 0, lower_updates = 0, lower_removes = 0;
     TempDir target(scratch, "cbench");
     try {
       int i = 0;
@@ -355,7 +358,11 @@ class ContainerdBench final : public Workload {
         std::string key = fmt::format("{}-active-{}", tag, i), name = fmt::format("{}-layer-{}", tag, i);
         int64_t t0 = monotonic_ns();
         auto mounts = sn.prepare(key, parent);
+        active = key;
         int64_t t1 = monotonic_ns();
+        if (hooks.before_apply) hooks.before_apply(mounts);
+        int64_t t1b = monotonic_ns();
+        std::set<std::string> updated;
         {
           ScopedMount m(mounts, target.path());
           for (const auto& op : layer) {
@@ -371,31 +378,48 @@ class ContainerdBench final : public Workload {
               std::string b = op.at("bytes").get<std::string>();
               if (pwrite(fd.get(), b.data(), b.size(), static_cast<off_t>(file_size / 2)) != static_cast<ssize_t>(b.size()))
                 fail_sys("update {}", path);
+              updated.insert(path);
             } else if (unlink(path.c_str()) != 0) {
               fail_sys("remove {}", path);
+            } else {
+              ++lower_removes;  // removes only name files of earlier layers
             }
           }
           m.close();
         }
         int64_t t2 = monotonic_ns();
-        sn.commit(name, key);
+        if (hooks.after_apply) hooks.after_apply();
         int64_t t3 = monotonic_ns();
+        sn.commit(name, key);
+        active.clear();
+        int64_t t4 = monotonic_ns();
+        lower_updates += static_cast<int64_t>(updated.size());
         committed.push_back(name);
         parent = name;
         prepare_ns.push_back(t1 - t0);
-        apply_ns.push_back(t2 - t1);
-        commit_ns.push_back(t3 - t2);
-        o.latencies_ns.push_back(t3 - t0);
+        apply_ns.push_back(t2 - t1b);
+        commit_ns.push_back(t4 - t3);
+        o.latencies_ns.push_back((t1 - t0) + (t2 - t1b) + (t4 - t3));  // the hooks' time left out
+        hooks_ns += (t1b - t1) + (t3 - t2);
         ++o.ops;
         ++i;
       }
     } catch (...) {
-      for (auto it = committed.rbegin(); it != committed.rend(); ++it) sn.remove(*it);
+      try {
+        if (!active.empty()) sn.remove(active);
+        for (auto it = committed.rbegin(); it != committed.rend(); ++it) sn.remove(*it);
+      } catch (const std::exception& e) {
+        log::warn("containerd-bench: removing its layers after an error: {}", e.what());
+      }
       throw;
     }
     o.extra["prepare_ns"] = prepare_ns;
     o.extra["apply_ns"] = apply_ns;
     o.extra["commit_ns"] = commit_ns;
+    o.extra["hooks_ns"] = hooks_ns;
+    o.extra["lower_files_updated"] = lower_updates;
+    o.extra["lower_files_removed"] = lower_removes;
+    o.extra["file_size"] = file_size;
     o.extra["top"] = parent;
     o.extra["layers_to_remove"] = committed;
     o.digest = d.hex();
@@ -483,7 +507,8 @@ std::vector<std::string> Workload::modified_lower_files(const json&) const { ret
 Outcome Workload::run(const json&) const {
   fail(Errc::kFailure, "workload {} does not run inside a container", name());
 }
-Outcome Workload::run_on_snapshotter(snap::Snapshotter&, const std::string&, const json&, const std::string&) const {
+Outcome Workload::run_on_snapshotter(snap::Snapshotter&, const std::string&, const json&, const std::string&,
+                                     const LayerHooks&) const {
   fail(Errc::kFailure, "workload {} does not run on a snapshotter", name());
 }
 

@@ -2,10 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "common/mount.h"
 
 namespace cowbench::snap {
 class Snapshotter;
@@ -34,6 +37,14 @@ struct Outcome {
 nlohmann::json to_json(const Outcome& o);
 Outcome outcome_from_json(const nlohmann::json& j);
 
+// What the runner does around each layer a kSnapshotter workload writes, outside the
+// workload's timings (the tracer opens a window on the layer's writable snapshot). Either may
+// be empty.
+struct LayerHooks {
+  std::function<void(const std::vector<Mount>& mounts)> before_apply;  // after prepare, before mounting
+  std::function<void()> after_apply;                                  // after unmounting, before commit
+};
+
 // How the runner drives a workload.
 enum class Shape {
   kContainer,    // run() once inside one container
@@ -58,9 +69,11 @@ class Workload {
   // Carries out the plan inside the container (Shape kContainer / kScaleOut).
   virtual Outcome run(const nlohmann::json& plan) const;
   // Carries out the plan with snapshot operations on `parent` (Shape kSnapshotter); `scratch`
-  // is a host directory for mount points.
+  // is a host directory for mount points. Outcome.extra["lower_files_updated"] counts the
+  // files of earlier layers written per layer (one copy-up each on a file-granular backend),
+  // ["lower_files_removed"] those removed.
   virtual Outcome run_on_snapshotter(snap::Snapshotter& sn, const std::string& parent, const nlohmann::json& plan,
-                                     const std::string& scratch) const;
+                                     const std::string& scratch, const LayerHooks& hooks) const;
 };
 
 // Makes a workload by name ("startup", ..., "exec:CMD"); throws kInvalidInput naming the
