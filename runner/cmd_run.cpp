@@ -157,6 +157,10 @@ void add_run_commands(CLI::App& app, Commands& out) {
   run->add_option("--timeout", o->timeout_s, "seconds before a container is killed")->capture_default_str()->check(CLI::Range(1, 86400));
   run->add_option("--backend-opt", o->backend_opts, "BACKEND:KEY=VALUE[,...] backend option (repeatable)");
   run->add_option("--scale-out", o->scale_out, "container counts for scale-out (default 1,2,4,8,16)");
+  run->add_option("--cpu", o->cfg.cpu,
+                  "pin the containers' workloads to one CPU (best one kept free, e.g. isolcpus=); cowbench and "
+                  "its daemons keep off it: none, last, or a CPU number")
+      ->capture_default_str();
   run->add_flag("--no-warmup", o->no_warmup, "skip the unrecorded warm-up round (each workload once per backend)");
   run->add_flag("--fresh", o->cfg.fresh, "ignore cached image layers and import again");
   out.push_back({run, [o] {

@@ -4,6 +4,7 @@
 #include "runner/host.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
@@ -236,6 +238,52 @@ TraceTarget trace_target(const Cgroup& cg, const Backend& b, const std::vector<M
   return t;
 }
 
+// The CPUs this process may use.
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) fail_sys("sched_getaffinity");
+  std::vector<int> out;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) out.push_back(c);
+  return out;
+}
+
+// Every thread of this process (the tracer's reader too) off one CPU, and the processes it
+// starts with them, until the end of the scope; then back to what they had.
+class KeepOffCpu {
+ public:
+  explicit KeepOffCpu(int cpu) {
+    if (cpu < 0) return;
+    CPU_ZERO(&saved_);
+    if (sched_getaffinity(0, sizeof saved_, &saved_) != 0) fail_sys("sched_getaffinity");
+    cpu_set_t rest = saved_;
+    CPU_CLR(cpu, &rest);
+    if (CPU_COUNT(&rest) == 0) return;
+    set_all(rest);
+    active_ = true;
+  }
+  KeepOffCpu(const KeepOffCpu&) = delete;
+  KeepOffCpu& operator=(const KeepOffCpu&) = delete;
+  ~KeepOffCpu() {
+    if (active_) set_all(saved_);
+  }
+
+ private:
+  static void set_all(const cpu_set_t& set) {
+    DIR* d = opendir("/proc/self/task");
+    if (!d) return;
+    while (dirent* e = readdir(d)) {
+      pid_t tid = static_cast<pid_t>(std::atoi(e->d_name));
+      if (tid > 0 && sched_setaffinity(tid, sizeof set, &set) != 0 && errno != ESRCH)
+        log::warn("cannot set the CPU affinity of thread {}: {}", tid, std::strerror(errno));
+    }
+    closedir(d);
+  }
+  cpu_set_t saved_{};
+  bool active_ = false;
+};
+
 class Matrix {
  public:
   Matrix(const RunConfig& cfg, const RunHooks& hooks, const std::atomic<bool>& stop)
@@ -270,6 +318,7 @@ class Matrix {
   wl::FileList files_;
   LowerFiles lower_files_;
   std::unique_ptr<TraceSession> tracer_;
+  int container_cpu_ = -1;  // the containers' CPU (-1: not pinned)
   NoiseProbe noise_;
   rep::Results results_;
   std::string containers_;
@@ -377,6 +426,7 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
     so.timeout = cfg_.timeout;
     so.cgroup = &cg;
     so.cancel = &stop_;
+    so.cpu = container_cpu_;
     if (tracer_) tracer_->begin(trace_target(cg, b, mounts));
     const wl::Workload& w = *p.w;
     const json& plan = p.plan;
@@ -672,6 +722,10 @@ void Matrix::save() {
 }
 
 rep::Results Matrix::run() {
+  // --cpu: the containers on a CPU of their own (one kept free of other work, e.g. isolcpus=),
+  // the runner and what it starts off it.
+  container_cpu_ = choose_container_cpu(cfg_.cpu);
+  KeepOffCpu keep_off(container_cpu_);
   results_.config = {{"version", COWBENCH_VERSION},
                      {"image", cfg_.image},
                      {"platform", cfg_.platform},
@@ -681,7 +735,8 @@ rep::Results Matrix::run() {
                      {"trace", cfg_.trace},
                      {"seed", cfg_.seed},
                      {"timeout_s", cfg_.timeout.count()},
-                     {"workdir", cfg_.workdir}};
+                     {"workdir", cfg_.workdir},
+                     {"container_cpu", container_cpu_ >= 0 ? json(container_cpu_) : json(nullptr)}};
   make_dirs(cfg_.workdir);
   results_.host = describe_host(cfg_.workdir);
   containers_ = path_join(cfg_.workdir, "containers");
@@ -835,6 +890,25 @@ json describe_host(const std::string& workdir) {
          {"mount_options", json::object()}};
   add_filesystem(h, "workdir", workdir);
   return h;
+}
+
+int choose_container_cpu(const std::string& want) {
+  std::vector<int> cpus = allowed_cpus();
+  auto names = [&] {
+    std::string s;
+    for (int c : cpus) s += (s.empty() ? "" : ",") + std::to_string(c);
+    return s;
+  };
+  if (want == "none") return -1;
+  // One CPU only: pinning would put the containers on the runner's CPU, which is no better.
+  if (want == "last") return cpus.size() >= 2 ? cpus.back() : -1;
+  int n = -1;
+  auto [end, ec] = std::from_chars(want.data(), want.data() + want.size(), n);
+  if (ec != std::errc() || end != want.data() + want.size() || n < 0)
+    fail(Errc::kInvalidInput, "--cpu takes none, last or a CPU number, not '{}'", want);
+  if (std::find(cpus.begin(), cpus.end(), n) == cpus.end())
+    fail(Errc::kInvalidInput, "--cpu {}: cowbench may not run on CPU {} here (it may use {})", n, n, names());
+  return n;
 }
 
 rep::Results run_matrix(const RunConfig& cfg, const RunHooks& hooks, const std::atomic<bool>& stop) {

@@ -32,7 +32,16 @@ struct RunConfig {
   std::chrono::seconds timeout{300};   // per container
   bool fresh = false;                  // ignore cached image layers
   std::vector<int> scale_out;          // container counts for scale-out (empty: the plan's)
+  // The CPU each container's workload runs on, while cowbench itself and what it starts (FUSE
+  // daemons, the tracer's reader) keep off it: "none" (not pinned), "last" (the last CPU
+  // cowbench may use, when it may use two or more) or a CPU number; meant for a CPU kept free
+  // of other work (isolcpus=). Scale-out containers are not pinned.
+  std::string cpu = "none";
 };
+
+// The CPU `want` ("none" | "last" | N) names among those this process may use; -1 for none.
+// Throws kInvalidInput for a CPU it may not use or a word it does not know.
+int choose_container_cpu(const std::string& want);
 
 // An image made ready in one backend: the committed snapshot containers start from.
 struct PreparedImage {

@@ -23,6 +23,9 @@ struct SandboxOptions {
   std::chrono::milliseconds timeout{0};  // 0: none
   Cgroup* cgroup = nullptr;              // joined before anything runs; may be null
   const std::atomic<bool>* cancel = nullptr;  // set (e.g. by SIGINT) → the container is killed
+  // Pins the workload (fn, after the set-up: a FUSE daemon its mounts start is not pinned)
+  // to this CPU; -1: not pinned.
+  int cpu = -1;
 };
 
 struct SandboxResult {

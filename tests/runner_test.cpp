@@ -1,5 +1,6 @@
 // The run matrix on real backends and real containers: identical operations, ground truth, failures, interruption.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -62,7 +63,16 @@ class Runner : public ::testing::Test {
 
 TEST_F(Runner, SameOperationsOnEveryBackendAndGroundTruth) {
   cfg_.workloads = {"startup", "append-log", "db-random-write", "metadata", "pkg-install"};
+  cfg_.cpu = "last";  // containers pinned, the runner kept off their CPU for the run
+  cpu_set_t before, after;
+  CPU_ZERO(&before);
+  CPU_ZERO(&after);
+  sched_getaffinity(0, sizeof before, &before);
   rep::Results r = run_matrix(cfg_, hooks_, stop_);
+  sched_getaffinity(0, sizeof after, &after);
+  EXPECT_TRUE(CPU_EQUAL(&before, &after)) << "the runner's CPUs are given back after the run";
+  int pinned = choose_container_cpu("last");
+  EXPECT_EQ(r.config["container_cpu"], pinned >= 0 ? nlohmann::json(pinned) : nlohmann::json(nullptr));
   ASSERT_FALSE(r.runs.empty());
   std::map<std::string, std::string> digest;  // workload → digest of the first backend
   std::set<std::string> backends;

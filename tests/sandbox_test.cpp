@@ -1,6 +1,7 @@
 // The container sandbox on real snapshots: namespaces, pivot_root, /proc, /dev, cgroups, timeouts, no leaks.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include "common/fs.h"
 #include "common/mount.h"
 #include "runner/cgroup.h"
+#include "runner/run.h"
 #include "runner/sandbox.h"
 #include "snapshotters/registry.h"
 #include "tests/test_util.h"
@@ -133,6 +135,41 @@ TEST_F(Sandbox, CgroupCountsTheContainer) {
   EXPECT_GE(s.page_cache_bytes, 4 << 20) << layout.describe();
   if (!layout.v2_root.empty()) EXPECT_GT(cg.id(), 0u);
   cg.close();
+}
+
+// --cpu: the workload runs on its CPU alone (the set-up before it is not pinned).
+TEST_F(Sandbox, PinsTheWorkloadToItsCpu) {
+  int cpu = choose_container_cpu("last");
+  if (cpu < 0) GTEST_SKIP() << "this process may use one CPU only: nothing to pin to";
+  SandboxOptions o = options("c6");
+  o.cpu = cpu;
+  auto r = run_in_sandbox(o, [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    sched_getaffinity(0, sizeof set, &set);
+    std::vector<int> cpus;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    return nlohmann::json{{"cpus", cpus}, {"on", sched_getcpu()}};
+  });
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.result["cpus"], nlohmann::json::array({cpu}));
+  EXPECT_EQ(r.result["on"], cpu);
+}
+
+TEST(ContainerCpu, ChoiceAndBadInput) {
+  EXPECT_EQ(choose_container_cpu("none"), -1);
+  int last = choose_container_cpu("last");
+  if (last >= 0) EXPECT_EQ(choose_container_cpu(std::to_string(last)), last);
+  for (const char* bad : {"auto-ish", "-1", "1x", "", "100000"}) {
+    try {
+      choose_container_cpu(bad);
+      ADD_FAILURE() << "accepted --cpu '" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::kInvalidInput) << e.what();
+      EXPECT_NE(std::string(e.what()).find("--cpu"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(CgroupLayout, ParsesHybridV2AndV1) {
