@@ -214,7 +214,7 @@ class Metadata final : public Workload {
   json plan(const FileList& files, uint64_t seed) const override {
     if (files.empty()) fail(Errc::kInvalidInput, "metadata: the image has no regular files");
     Prng rng(seed);
-    return {{"files", paths_of(pick(files, 2000, rng))}};
+    return {{"files", paths_of(pick(files, 500, rng))}};
   }
   std::vector<std::string> modified_lower_files(const json& plan) const override { return plan_paths(plan, "files"); }
   Outcome run(const json& plan) const override {
