@@ -36,12 +36,19 @@ std::string scalar(const json& j, const char* key) {
   return it->is_string() ? it->get<std::string>() : it->dump();
 }
 
-// host.noise_floor.cv, when the run measured it.
-std::optional<double> noise_floor_cv(const Results& r) {
+// host.noise_floor.cv (the in-memory probe) or host.noise_floor.kernel.cv (the system-call
+// probe), when the run measured it.
+std::optional<double> noise_floor_cv(const Results& r, bool kernel = false) {
   auto it = r.host.find("noise_floor");
   if (it == r.host.end() || !it->is_object()) return std::nullopt;
-  auto cv = it->find("cv");
-  if (cv == it->end() || !cv->is_number()) return std::nullopt;
+  const json* probe = &*it;
+  if (kernel) {
+    auto k = it->find("kernel");
+    if (k == it->end() || !k->is_object()) return std::nullopt;
+    probe = &*k;
+  }
+  auto cv = probe->find("cv");
+  if (cv == probe->end() || !cv->is_number()) return std::nullopt;
   return cv->get<double>();
 }
 
@@ -98,10 +105,14 @@ std::vector<std::string> facts(const Results& r) {
     for (const auto& [k, v] : h["filesystems"].items())
       if (v.is_string()) host.push_back(fmt::format("{} on {}", k == "workdir" ? "work dir" : k, v.get<std::string>()));
   if (!host.empty()) out.push_back(fmt::format("host: {}", fmt::join(host, " · ")));
-  if (auto cv = noise_floor_cv(r))
-    out.push_back(fmt::format("host noise floor: the same in-memory work varied by {} between measurements (coefficient of "
+  if (auto cv = noise_floor_cv(r)) {
+    auto kernel = noise_floor_cv(r, true);
+    out.push_back(fmt::format("host noise floor: the same in-memory work varied by {}{} between measurements (coefficient of "
                               "variation over {} samples)",
-                              format_value(Unit::kFraction, *cv), h["noise_floor"].value("samples", 0)));
+                              format_value(Unit::kFraction, *cv),
+                              kernel ? fmt::format(", the same system calls by {}", format_value(Unit::kFraction, *kernel)) : "",
+                              h["noise_floor"].value("samples", 0)));
+  }
   out.push_back(fmt::format("trace: {}{}", r.trace_mode,
                             r.trace_mode == "off" ? "" : fmt::format(", {} lost events", r.lost_events)));
   return out;
@@ -245,7 +256,8 @@ std::vector<std::string> findings(const Results& r, const Grouped& g) {
     std::vector<std::string> worst;
     for (size_t i = 0; i < std::min<size_t>(3, noisy.size()); ++i)
       worst.push_back(fmt::format("{} on {} {}", noisy[i]->workload, noisy[i]->backend, format_value(Unit::kFraction, noisy[i]->cv)));
-    auto floor = noise_floor_cv(r);
+    auto floor = noise_floor_cv(r, true);
+    if (!floor) floor = noise_floor_cv(r);
     out.push_back(fmt::format("Wall time varied by more than {} between repeats (coefficient of variation) in {} of {} results "
                               "(most: {}): differences smaller than that are noise{}.",
                               format_value(Unit::kFraction, kNoisyCv), noisy.size(), rows, join_words(worst),

@@ -70,6 +70,9 @@ TEST(ReportRun, RealRunIsValidAndItsReportsAreDrawn) {
   EXPECT_EQ(nf["samples"].get<size_t>(), probed);
   EXPECT_GT(nf["median_ns"].get<int64_t>(), 0);
   EXPECT_GE(nf["cv"].get<double>(), 0.0);
+  ASSERT_TRUE(nf.contains("kernel"));
+  EXPECT_EQ(nf["kernel"]["samples"].get<size_t>(), probed);
+  EXPECT_GT(nf["kernel"]["median_ns"].get<int64_t>(), 0);
 
   rep::write_reports(rep::load_results(json_path), cfg.out);
   for (const char* f : {"report.md", "results.csv", "report.html"}) {
