@@ -9,6 +9,7 @@
 
 #include "common/fs.h"
 #include "runner/host.h"
+#include "runner/noise_probe.h"
 #include "snapshotters/registry.h"
 
 namespace cowbench {
@@ -83,6 +84,7 @@ int run_doctor(std::ostream& out, const std::string& workdir, bool json) {
   HostFacts facts = host_facts();
   std::vector<HostCheck> checks = host_checks();
   std::vector<BackendRow> backends = probe_backends(workdir);
+  nlohmann::json noise = measure_host_noise();
 
   if (json) {
     nlohmann::json doc;
@@ -101,6 +103,7 @@ int run_doctor(std::ostream& out, const std::string& workdir, bool json) {
                                  {"needs_root", b.needs_root},
                                  {"host_needs", b.host_needs}});
     doc["workdir_caveats"] = workdir_caveats(workdir);
+    doc["host_noise"] = noise;
     out << doc.dump(2) << "\n";
     return 0;
   }
@@ -120,6 +123,10 @@ int run_doctor(std::ostream& out, const std::string& workdir, bool json) {
                     b.shares_page_cache ? "shared" : "not shared", b.needs_root ? "yes" : "no", b.reason});
   print_table(out, rows);
   for (const auto& c : workdir_caveats(workdir)) out << "\nwork dir: " << c << "\n";
+  auto pct = [](const nlohmann::json& p) { return p["cv"].is_number() ? fmt::format("{:.1f} %", p["cv"].get<double>() * 100) : "?"; };
+  out << fmt::format("\nhost noise: over {} samples, in-memory work varied by {}, system calls by {} (coefficient of "
+                     "variation)\n  {}\n",
+                     noise["samples"].get<size_t>(), pct(noise), pct(noise["kernel"]), noise["advice"].get<std::string>());
   return 0;
 }
 

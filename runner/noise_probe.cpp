@@ -88,4 +88,22 @@ nlohmann::json NoiseProbe::summary() const {
   return j;
 }
 
+nlohmann::json measure_host_noise(int samples, int gap_ms) {
+  NoiseProbe probe;
+  for (int i = 0; i < samples; ++i) {
+    usleep(static_cast<useconds_t>(gap_ms) * 1000);
+    NoiseProbe::spin(5);
+    probe.sample();
+  }
+  nlohmann::json j = probe.summary();
+  double worst = std::max(j.value("cv", 0.0), j["kernel"].value("cv", 0.0));
+  j["advice"] = worst <= 0.03
+                    ? std::string("steady: run-to-run variation of a few percent is reachable here")
+                    : fmt::format("this host's own speed varies by up to {:.1f} % between moments: expect wall-time "
+                                  "variation of that order between repeats; use more repeats (--repeat) and compare "
+                                  "medians (cowbench compare)",
+                                  worst * 100);
+  return j;
+}
+
 }  // namespace cowbench

@@ -39,4 +39,8 @@ class NoiseProbe {
   std::vector<int64_t> cpu_ns_, kernel_ns_;
 };
 
+// The host's variation on its own (for `cowbench doctor`): both probes, `samples` times,
+// `gap_ms` apart; NoiseProbe::summary() of that plus a line of advice.
+nlohmann::json measure_host_noise(int samples = 40, int gap_ms = 50);
+
 }  // namespace cowbench

@@ -68,6 +68,13 @@ TEST(Cli, DoctorJsonHasChecksAndBackends) {
   auto j = nlohmann::json::parse(r.out);
   EXPECT_FALSE(j.at("checks").empty());
   EXPECT_FALSE(j.at("backends").empty());
+  // The host's own noise, from both probes, with advice.
+  const auto& noise = j.at("host_noise");
+  EXPECT_EQ(noise.at("samples"), 40);
+  EXPECT_GT(noise.at("median_ns").get<int64_t>(), 0);
+  EXPECT_GT(noise.at("kernel").at("median_ns").get<int64_t>(), 0);
+  EXPECT_GE(noise.at("kernel").at("cv").get<double>(), 0.0);
+  EXPECT_FALSE(noise.at("advice").get<std::string>().empty());
 }
 
 TEST(Cli, GcOnEmptyWorkdir) {
