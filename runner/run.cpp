@@ -477,7 +477,9 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
 }
 
 void Matrix::before_measurement(int repeat) {
-  // What prepare (and earlier runs) left dirty is written back before the clock starts.
+  // What prepare (and earlier runs) left dirty is written back before the clock starts: the
+  // scratch file systems' logs and metadata too (then the loop images' pages, by settle()).
+  for (auto& b : backends_) b.sn->quiesce();
   if (!settle(wait_for_writeback_)) {
     wait_for_writeback_ = false;
     log::warn("dirty pages did not drain within 5 s (another process keeps writing?): no longer waiting for "

@@ -11,6 +11,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "common/error.h"
@@ -250,6 +251,18 @@ void ScratchFs::teardown() noexcept {
     }
     loop_.reset();
   }
+}
+
+void ScratchFs::quiesce() {
+  if (closed_ || image_.empty() || cannot_freeze_ || !mount_.mounted()) return;
+  Fd fd(open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd || ioctl(fd.get(), FIFREEZE, 0) != 0) {
+    cannot_freeze_ = true;
+    log::warn("cannot freeze the scratch file system on {} ({}): it is not brought to rest before measurements", path_,
+              std::strerror(errno));
+    return;
+  }
+  if (ioctl(fd.get(), FITHAW, 0) != 0) fail_sys("thaw the scratch file system on {}", path_);
 }
 
 void ScratchFs::close() {

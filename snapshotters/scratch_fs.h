@@ -59,6 +59,11 @@ class ScratchFs {
   // The type of ROOT's own file system ("ext4", "xfs", ...).
   const std::string& host_fs() const noexcept { return host_fs_; }
 
+  // Freezes and thaws the scratch file system (FIFREEZE, FITHAW): its log and dirty metadata
+  // are written back. A no-op when ROOT's own file system serves (it is not ours to freeze)
+  // or once closed; a file system that cannot be frozen is left as it is (logged once).
+  void quiesce();
+
   // Unmounts and detaches the image (trimmed first so that freed blocks leave the image
   // file; deleted unless cached). A second call is a no-op; throws on failure (the
   // destructor only logs). Snapshots still mounted elsewhere keep the loop device busy
@@ -75,6 +80,7 @@ class ScratchFs {
   std::string host_fs_;
   bool reused_ = false;
   bool closed_ = false;
+  bool cannot_freeze_ = false;
   std::unique_ptr<LoopDevice> loop_;
   ScopedMount mount_;
 };
@@ -82,9 +88,13 @@ class ScratchFs {
 // A StoreSnapshotter kept on a ScratchFs (its root is the scratch's store directory), for
 // backends whose snapshots are whole trees at snapshots/<id>/fs sharing data extents with
 // their parent's: mounts are binds of that tree (read-only for views), usage counts its
-// exclusive and shared extents (FIEMAP), close() releases the scratch file system.
+// exclusive and shared extents (FIEMAP), quiesce() freezes and thaws the scratch file system,
+// close() releases it.
 // Derived constructors call recover().
 class ScratchStoreSnapshotter : public StoreSnapshotter {
+ public:
+  void quiesce() override { scratch_->quiesce(); }
+
  protected:
   explicit ScratchStoreSnapshotter(std::unique_ptr<ScratchFs> scratch);
 

@@ -101,6 +101,12 @@ class Snapshotter {
   // Calls fn for every snapshot (order unspecified) on a copy of the list.
   virtual void walk(const std::function<void(const Info&)>& fn) = 0;
 
+  // Brings a file system the backend owns (a loop-mounted scratch one) to rest — its journal
+  // and metadata written back in place — so that earlier work does not spill into the next
+  // measurement. sync() alone leaves XFS metadata in the log, to be written back later, at
+  // whatever moment the log runs short. A no-op for backends on the host's file systems.
+  virtual void quiesce() {}
+
   // Releases the backend's resources (scratch filesystems, daemons); snapshots on disk stay.
   // Later calls fail with kFailedPrecondition; a second close() is a no-op.
   virtual void close() = 0;

@@ -146,6 +146,47 @@ TEST_P(BlockCow, CloseLeavesNothingMountedOrAttached) {
   EXPECT_EQ(access(image().c_str(), F_OK), 0) << "the image stays as a cache";
 }
 
+// XFS log blocks between tail and head (the metadata logged but not yet written in place);
+// -1 when /sys/fs/xfs/<dev>/log cannot be read.
+int64_t xfs_log_backlog(const std::string& device) {
+  std::string dir = "/sys/fs/xfs/" + device.substr(device.rfind('/') + 1) + "/log/";
+  auto lsn = [&](const char* f) -> std::pair<int64_t, int64_t> {
+    std::string t = read_file(dir + f);
+    return {std::stoll(t), std::stoll(t.substr(t.find(':') + 1))};
+  };
+  try {
+    auto [hc, hb] = lsn("log_head_lsn");
+    auto [tc, tb] = lsn("log_tail_lsn");
+    return hc == tc ? hb - tb : 1 << 30;  // a wrapped log: far behind
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+// quiesce() writes the scratch file system's log back in place (sync() does not), and leaves
+// it writable.
+TEST_P(BlockCow, QuiesceWritesTheLogBack) {
+  auto sn = open();
+  auto mounts = sn->prepare("busy", "");
+  with_mounted(mounts, tmp_->path(), [](const std::string& dir) {
+    for (int i = 0; i < 2000; ++i) write_file_atomic(path_join(dir, "f" + std::to_string(i)), "x", 0644, false);
+  });
+  sync();
+  auto loops = loops_backed_under(tmp_->path());
+  ASSERT_EQ(loops.size(), 1u);
+  if (GetParam() == "reflink") {
+    int64_t before = xfs_log_backlog(loops.front().device);
+    ASSERT_GE(before, 0) << "no /sys/fs/xfs log statistics for " << loops.front().device;
+    EXPECT_GT(before, 100) << "2000 new files leave metadata in the log after sync()";
+    sn->quiesce();
+    EXPECT_LE(xfs_log_backlog(loops.front().device), 16) << "was " << before << " blocks";
+  } else {
+    sn->quiesce();
+  }
+  with_mounted(mounts, tmp_->path(), create_file("after", "thawed"));
+  sn->close();
+}
+
 TEST_P(BlockCow, CachedImageIsReused) {
   auto sn = open();
   commit_file(*sn, "base", "os-release", "cowbench\n");
