@@ -139,6 +139,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
     std::vector<std::string> backend_opts;
     bool no_warmup = false;
     int timeout_s = 300;
+    double until_ci_pct = 0;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -157,6 +158,13 @@ void add_run_commands(CLI::App& app, Commands& out) {
   run->add_option("--timeout", o->timeout_s, "seconds before a container is killed")->capture_default_str()->check(CLI::Range(1, 86400));
   run->add_option("--backend-opt", o->backend_opts, "BACKEND:KEY=VALUE[,...] backend option (repeatable)");
   run->add_option("--scale-out", o->scale_out, "container counts for scale-out (default 1,2,4,8,16)");
+  run->add_option("--until-ci", o->until_ci_pct,
+                  "after --repeat rounds, more rounds of a workload while the 95 % interval of one of its medians "
+                  "is wider than PCT % of it (up to --max-repeat)")
+      ->check(CLI::Range(0.0, 99.0));
+  run->add_option("--max-repeat", o->cfg.max_repeat, "most repeats per workload with --until-ci")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   run->add_option("--cpu", o->cfg.cpu,
                   "pin the containers' workloads to one CPU (best one kept free, e.g. isolcpus=); cowbench and "
                   "its daemons keep off it: none, last, or a CPU number")
@@ -166,6 +174,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
   out.push_back({run, [o] {
                    RunConfig cfg = o->cfg;
                    cfg.warmup = !o->no_warmup;
+                   cfg.until_ci = o->until_ci_pct / 100;
                    cfg.timeout = std::chrono::seconds(o->timeout_s);
                    return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->scale_out);
                  }});

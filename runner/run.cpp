@@ -303,6 +303,10 @@ class Matrix {
   // Before a measurement: settle the page cache (or drop it, cold), wake the CPU, probe the
   // host's noise floor (recorded repeats only).
   void before_measurement(int repeat);
+  // Repeats a workload may get: --repeat, or up to --max-repeat with --until-ci.
+  int max_rounds() const { return cfg_.until_ci > 0 ? std::max(cfg_.repeat, cfg_.max_repeat) : cfg_.repeat; }
+  // --until-ci: the workloads with a row whose median is not yet known that closely.
+  std::set<std::string> imprecise_workloads() const;
   // Whether finished containers wait for the end of the matrix to be removed.
   void decide_cleanup();
   // Removes a finished container now, or at the end of the matrix.
@@ -476,6 +480,16 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
   return run;
 }
 
+std::set<std::string> Matrix::imprecise_workloads() const {
+  std::set<std::string> out;
+  for (const auto& row : rep::summarize(results_.runs)) {
+    if (row.n < 2 || row.median_wall_ns <= 0 || row.ci95_ns < 0) continue;
+    if (static_cast<double>(row.ci95_ns) > cfg_.until_ci * static_cast<double>(row.median_wall_ns))
+      out.insert(row.workload.substr(0, row.workload.find('/')));  // scale-out/N → scale-out
+  }
+  return out;
+}
+
 void Matrix::before_measurement(int repeat) {
   // What prepare (and earlier runs) left dirty is written back before the clock starts: the
   // scratch file systems' logs and metadata too (then the loop images' pages, by settle()).
@@ -503,7 +517,7 @@ void Matrix::decide_cleanup() {
   for (const auto& f : files_) image_bytes += f.size;
   int containers = 0;
   for (const auto& p : planned_)
-    if (p.w->shape() == wl::Shape::kContainer) containers += cfg_.repeat + (cfg_.warmup ? 1 : 0);
+    if (p.w->shape() == wl::Shape::kContainer) containers += max_rounds() + (cfg_.warmup ? 1 : 0);
   uint64_t need = 2ULL << 30;  // margin
   for (const auto& b : backends_)
     need += static_cast<uint64_t>(containers) *
@@ -739,6 +753,10 @@ rep::Results Matrix::run() {
                      {"timeout_s", cfg_.timeout.count()},
                      {"workdir", cfg_.workdir},
                      {"container_cpu", container_cpu_ >= 0 ? json(container_cpu_) : json(nullptr)}};
+  if (cfg_.until_ci > 0) {
+    results_.config["until_ci"] = cfg_.until_ci;
+    results_.config["max_repeat"] = max_rounds();
+  }
   make_dirs(cfg_.workdir);
   results_.host = describe_host(cfg_.workdir);
   containers_ = path_join(cfg_.workdir, "containers");
@@ -771,9 +789,12 @@ rep::Results Matrix::run() {
   int warm_ups = cfg_.warmup ? static_cast<int>(std::count_if(planned_.begin(), planned_.end(), warms)) : 0;
   total_ = static_cast<int>(backends_.size()) * (cfg_.repeat * static_cast<int>(planned_.size()) + warm_ups);
   save();
-  for (int rep = first; rep < cfg_.repeat && !stop_; ++rep) {
+  int rounds = cfg_.repeat;           // grows with --until-ci
+  std::set<std::string> more;         // past the asked repeats: the workloads that get another round
+  for (int rep = first; rep < rounds && !stop_; ++rep) {
     for (auto& p : planned_) {
       if (rep < 0 && !warms(p)) continue;
+      if (rep >= cfg_.repeat && !more.count(p.name)) continue;
       // Rotate the backend order every repeat so that drift hits every backend alike.
       for (size_t k = 0; k < backends_.size() && !stop_; ++k) {
         Backend& b = backends_[(k + static_cast<size_t>(rep - first)) % backends_.size()];
@@ -805,6 +826,15 @@ rep::Results Matrix::run() {
           results_.runs.push_back(std::move(r));
         }
         save();
+      }
+    }
+    if (rep + 1 >= cfg_.repeat && rep + 1 < max_rounds() && !stop_) {
+      more = imprecise_workloads();
+      if (!more.empty()) {
+        rounds = rep + 2;
+        total_ += static_cast<int>(backends_.size() * more.size());
+        progress(fmt::format("another round for {}: the 95 % interval of a median is wider than {:.1f} %",
+                             fmt::join(more, ", "), cfg_.until_ci * 100));
       }
     }
   }
@@ -916,6 +946,10 @@ int choose_container_cpu(const std::string& want) {
 rep::Results run_matrix(const RunConfig& cfg, const RunHooks& hooks, const std::atomic<bool>& stop) {
   if (cfg.repeat < 1) fail(Errc::kInvalidInput, "--repeat must be at least 1, not {}", cfg.repeat);
   if (cfg.cache != "warm" && cfg.cache != "cold") fail(Errc::kInvalidInput, "--cache takes warm or cold, not '{}'", cfg.cache);
+  if (!(cfg.until_ci >= 0 && cfg.until_ci < 1))
+    fail(Errc::kInvalidInput, "--until-ci takes a percentage above 0 and below 100, not {}", cfg.until_ci * 100);
+  if (cfg.until_ci > 0 && cfg.max_repeat < cfg.repeat)
+    fail(Errc::kInvalidInput, "--max-repeat ({}) must be at least --repeat ({})", cfg.max_repeat, cfg.repeat);
   if (!hooks.import_image) fail(Errc::kFailure, "run_matrix needs an image importer");
   Matrix m(cfg, hooks, stop);
   return m.run();

@@ -37,6 +37,11 @@ struct RunConfig {
   // cowbench may use, when it may use two or more) or a CPU number; meant for a CPU kept free
   // of other work (isolcpus=). Scale-out containers are not pinned.
   std::string cpu = "none";
+  // > 0: after `repeat` rounds, more interleaved rounds (up to max_repeat in all) of each
+  // workload while one of its rows' 95 % interval of the median is wider than this fraction of
+  // the median, on either side (for noisy hosts: a steadier median, not a steadier run).
+  double until_ci = 0;
+  int max_repeat = 20;
 };
 
 // The CPU `want` ("none" | "last" | N) names among those this process may use; -1 for none.

@@ -201,6 +201,44 @@ TEST_F(Runner, InterruptKeepsFinishedRuns) {
   for (const auto& run : saved.runs) EXPECT_NE(run.workload, "exec:while :; do :; done") << "the interrupted run is not kept";
 }
 
+// --until-ci: rounds are added, for every backend of a workload alike, until each median is
+// known that closely or --max-repeat is reached; an impossible target runs to the maximum.
+TEST_F(Runner, UntilCiAddsRoundsUntilTheMediansAreKnown) {
+  cfg_.backends = {"overlayfs", "copy"};
+  cfg_.workloads = {"metadata", "startup"};
+  cfg_.repeat = 2;
+  cfg_.max_repeat = 4;
+  for (double target : {1e-9, 0.25}) {
+    SCOPED_TRACE(target);
+    cfg_.until_ci = target;
+    rep::Results r = run_matrix(cfg_, hooks_, stop_);
+    EXPECT_EQ(r.config["max_repeat"], 4);
+    std::map<std::string, std::set<int>> n_by_workload;
+    for (const auto& row : rep::summarize(r.runs)) {
+      SCOPED_TRACE(row.backend + " " + row.workload);
+      n_by_workload[row.workload].insert(row.n);
+      EXPECT_GE(row.n, 2);
+      EXPECT_LE(row.n, 4);
+      if (target < 1e-6) {
+        EXPECT_EQ(row.n, 4) << "no median is known to 1e-9: every round is run";
+      }
+    }
+    for (const auto& [w, ns] : n_by_workload) {
+      ASSERT_EQ(ns.size(), 1u) << w << ": every backend gets the same rounds";
+      int n = *ns.begin();
+      if (n == 4) continue;
+      // Stopped early: every row of the workload was within the target.
+      for (const auto& row : rep::summarize(r.runs))
+        if (row.workload == w) {
+          EXPECT_LE(static_cast<double>(row.ci95_ns), target * static_cast<double>(row.median_wall_ns)) << row.backend;
+        }
+    }
+  }
+  cfg_.until_ci = 0.05;
+  cfg_.max_repeat = 1;
+  EXPECT_THROW(run_matrix(cfg_, hooks_, stop_), Error) << "--max-repeat below --repeat";
+}
+
 TEST_F(Runner, ScaleOutAndContainerdBench) {
   cfg_.backends = {"overlayfs", "copy"};
   cfg_.workloads = {"scale-out", "containerd-bench"};
