@@ -137,6 +137,34 @@ TEST_F(TraceRunner, CountsEqualGroundTruthOnEveryWorkload) {
   }
 }
 
+// fuse-overlayfs copies a lower file up before it deletes it (its daemon sendfile()s the file
+// into its workdir, then renames it over a whiteout): the tracer sees one copy-up per deleted
+// lower file on top of those that stay in the writable layer (the ground truth).
+TEST_F(TraceRunner, FuseOverlayfsCopiesUpBeforeDeleting) {
+  rep::Results r;
+  try {
+    r = run({"fuse-overlayfs"}, {"pkg-install", "metadata"});
+  } catch (const Error& e) {
+    if (e.code() != Errc::kUnsupported) throw;
+    GTEST_SKIP() << e.what();
+  }
+  if (r.runs.empty()) GTEST_SKIP() << "fuse-overlayfs is not available here";
+  for (const auto& run : r.runs) {
+    SCOPED_TRACE(run.workload);
+    ASSERT_EQ(run.status, "ok") << run.error;
+    ASSERT_GE(run.truth_copyups, 0);
+    int64_t on_unlink = 0;
+    for (const auto& e : run.extra.at("trace").at("events"))
+      if (e.value("fuse_op", "") == "FUSE_UNLINK") ++on_unlink;
+    if (run.workload == "pkg-install") {
+      EXPECT_GT(on_unlink, 0) << "pkg-install deletes lower files";
+    } else {
+      EXPECT_EQ(on_unlink, 0) << "metadata deletes nothing";
+    }
+    EXPECT_EQ(run.copyup_events - on_unlink, run.truth_copyups);
+  }
+}
+
 // containerd-bench builds layers in the runner itself: each layer's apply is a trace window,
 // and the windows add up to the copy-ups its plan implies, on every backend.
 TEST_F(TraceRunner, ContainerdBenchLayersAreTraced) {
