@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/mount.h"
 
 namespace cowbench::img {
@@ -31,9 +32,8 @@ std::optional<snap::Info> stat_if_exists(snap::Snapshotter& sn, const std::strin
 void remove_stale_imports(snap::Snapshotter& sn) {
   std::vector<std::string> stale;
   sn.walk([&](const snap::Info& i) {
-    if (i.kind == snap::Kind::kCommitted || !i.name.starts_with(kKeyPrefix)) return;
-    pid_t pid = static_cast<pid_t>(std::strtol(i.name.c_str() + std::strlen(kKeyPrefix), nullptr, 10));
-    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(i.name);
+    if (i.kind == snap::Kind::kCommitted) return;
+    if (auto pid = owner_pid(i.name, kKeyPrefix); pid && process_gone(*pid)) stale.push_back(i.name);
   });
   for (const auto& k : stale) {
     log::info("removing {} left by a killed import", k);

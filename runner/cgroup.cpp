@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/process.h"
 
 namespace cowbench {
 namespace {
@@ -276,11 +277,8 @@ std::vector<std::string> remove_stale_cgroups(const CgroupLayout& layout) {
     closedir(d);
     for (const auto& g : groups) {
       // Groups are named run-<pid>-<n> by the runner: those of a live run are not stale.
-      std::string base = g.substr(g.rfind('/') + 1);
-      if (base.starts_with("run-")) {
-        pid_t owner = static_cast<pid_t>(std::atol(base.c_str() + 4));
-        if (owner > 0 && owner != getpid() && ::kill(owner, 0) == 0) continue;
-      }
+      auto owner = owner_pid(g.substr(g.rfind('/') + 1), "run-");
+      if (owner && *owner != getpid() && !process_gone(*owner)) continue;
       try {
         std::istringstream in(read_file(path_join(g, "cgroup.procs")));
         pid_t pid;

@@ -26,6 +26,7 @@
 #include "common/fuse_mount.h"
 #include "common/log.h"
 #include "common/mount.h"
+#include "common/process.h"
 #include "runner/cgroup.h"
 #include "runner/ground_truth.h"
 #include "runner/noise_probe.h"
@@ -238,11 +239,16 @@ TraceTarget trace_target(const Cgroup& cg, const Backend& b, const std::vector<M
   return t;
 }
 
-// The CPUs this process may use.
-std::vector<int> allowed_cpus() {
+// The CPUs this thread may use.
+cpu_set_t own_affinity() {
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) != 0) fail_sys("sched_getaffinity");
+  return set;
+}
+
+std::vector<int> allowed_cpus() {
+  cpu_set_t set = own_affinity();
   std::vector<int> out;
   for (int c = 0; c < CPU_SETSIZE; ++c)
     if (CPU_ISSET(c, &set)) out.push_back(c);
@@ -255,8 +261,7 @@ class KeepOffCpu {
  public:
   explicit KeepOffCpu(int cpu) {
     if (cpu < 0) return;
-    CPU_ZERO(&saved_);
-    if (sched_getaffinity(0, sizeof saved_, &saved_) != 0) fail_sys("sched_getaffinity");
+    saved_ = own_affinity();
     cpu_set_t rest = saved_;
     CPU_CLR(cpu, &rest);
     if (CPU_COUNT(&rest) == 0) return;
@@ -303,6 +308,9 @@ class Matrix {
   // Before a measurement: settle the page cache (or drop it, cold), wake the CPU, probe the
   // host's noise floor (recorded repeats only).
   void before_measurement(int repeat);
+  // After an error inside a trace window: closes it, so that the next run gets a clean one;
+  // the first error wins (a failure to close is only logged).
+  void abandon_window(const std::string& what) noexcept;
   // Repeats a workload may get: --repeat, or up to --max-repeat with --until-ci.
   int max_rounds() const { return cfg_.until_ci > 0 ? std::max(cfg_.repeat, cfg_.max_repeat) : cfg_.repeat; }
   // --until-ci: the workloads with a row whose median is not yet known that closely.
@@ -438,14 +446,7 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
     try {
       r = run_in_sandbox(so, [&] { return wl::to_json(w.run(plan)); });
     } catch (...) {
-      // Close the window so that the next container gets a clean one; the first error wins.
-      if (tracer_) {
-        try {
-          tracer_->end();
-        } catch (const std::exception& e) {
-          log::warn("closing the trace window of {}: {}", key, e.what());
-        }
-      }
+      if (tracer_) abandon_window(key);
       throw;
     }
     TraceCounts traced;
@@ -478,6 +479,14 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
   explain_dead_fuse_daemon(mounts, b.name, run);
   retire(b, key, rootfs);
   return run;
+}
+
+void Matrix::abandon_window(const std::string& what) noexcept {
+  try {
+    tracer_->end();
+  } catch (const std::exception& e) {
+    log::warn("closing the trace window of {}: {}", what, e.what());
+  }
 }
 
 std::set<std::string> Matrix::imprecise_workloads() const {
@@ -672,14 +681,19 @@ rep::Run Matrix::on_snapshotter(Backend& b, Planned& p, int repeat) {
     cg = std::make_unique<Cgroup>(layout_, fmt::format("run-{}-{}", getpid(), ++counter_));
     if (cg->id() == 0) cg.reset();  // no cgroup v2 here: nothing to filter by
   }
+  int64_t windows_ns = 0;  // opening and closing them: not the workload's time
   if (cg) {
     hooks.before_apply = [&](const std::vector<Mount>& mounts) {
+      int64_t t = monotonic_ns();
       tracer_->begin(trace_target(*cg, b, mounts));
       window_open = true;
+      windows_ns += monotonic_ns() - t;
     };
     hooks.after_apply = [&] {
+      int64_t t = monotonic_ns();
       window_open = false;
       add_trace_counts(traced, tracer_->end(), windows++);
+      windows_ns += monotonic_ns() - t;
     };
   }
   before_measurement(repeat);
@@ -692,21 +706,13 @@ rep::Run Matrix::on_snapshotter(Backend& b, Planned& p, int repeat) {
       o = p.w->run_on_snapshotter(*b.sn, b.image.top, p.plan, containers_, hooks);
       wall_ns = monotonic_ns() - t0;
     } catch (...) {
-      if (window_open) {
-        try {
-          tracer_->end();
-        } catch (const std::exception& e) {
-          log::warn("closing the trace window of {}: {}", p.name, e.what());
-        }
-      }
+      if (window_open) abandon_window(p.name);
       throw;  // cg's destructor moves this process back and removes the group
     }
     if (cg) cg->close();
   }
-  // The run's own time: the trace windows' set-up and collection are left out.
-  run.wall_ns = wall_ns - o.extra.value("hooks_ns", int64_t{0});
+  run.wall_ns = wall_ns - windows_ns;
   fill_outcome(o, run);
-  run.extra.erase("hooks_ns");
   if (cg) {
     fill_trace(traced, run);
     run.extra["trace"]["windows"] = windows;
@@ -872,14 +878,8 @@ wl::FileList list_image_files(snap::Snapshotter& sn, const std::string& top, con
 
 std::vector<std::string> remove_stale_snapshots(snap::Snapshotter& sn) {
   auto stale = [](const std::string& key) {
-    for (const char* prefix : {"run-", "list-", "cbench-"}) {
-      if (!key.starts_with(prefix)) continue;
-      const char* p = key.c_str() + std::strlen(prefix);
-      char* end = nullptr;
-      long pid = std::strtol(p, &end, 10);
-      if (end == p || *end != '-' || pid <= 0) return false;
-      return pid != getpid() && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
-    }
+    for (const char* prefix : {"run-", "list-", "cbench-"})
+      if (auto pid = owner_pid(key, prefix)) return *pid != getpid() && process_gone(*pid);
     return false;
   };
   std::vector<snap::Info> victims;

@@ -2,12 +2,14 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
 #include "common/mount.h"
+#include "common/process.h"
 #include "snapshotters/registry.h"
 #include "tests/test_util.h"
 
@@ -132,6 +134,19 @@ TEST(Mount, MountsUnderDeepestFirst) {
   inner.close();
   outer.close();
   EXPECT_TRUE(mounts_under(d.path()).empty());
+}
+
+TEST(Process, OwnerPidOfNamesAndGoneProcesses) {
+  EXPECT_EQ(owner_pid("run-1234-7", "run-"), 1234);
+  EXPECT_EQ(owner_pid("cowbench-import-42-sha256", "cowbench-import-"), 42);
+  for (const char* bad : {"run-", "run-12", "run-x-1", "run--1-2", "run-0-1", "list-12-1", "run-99999999999999-1"})
+    EXPECT_EQ(owner_pid(bad, "run-"), std::nullopt) << bad;
+  EXPECT_FALSE(process_gone(getpid()));
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  waitpid(child, nullptr, 0);
+  EXPECT_TRUE(process_gone(child));
 }
 
 TEST(Registry, UnknownBackendNamesTheKnownOnes) {

@@ -350,7 +350,7 @@ class ContainerdBench final : public Workload {
     std::vector<std::string> committed;
     std::string active;  // prepared, not committed yet
     json prepare_ns = json::array(), apply_ns = json::array(), commit_ns = json::array();
-    int64_t hooks_ns = 0, lower_updates = 0, lower_removes = 0;
+    int64_t lower_updates = 0, lower_removes = 0;
     TempDir target(scratch, "cbench");
     try {
       int i = 0;
@@ -400,7 +400,6 @@ class ContainerdBench final : public Workload {
         apply_ns.push_back(t2 - t1b);
         commit_ns.push_back(t4 - t3);
         o.latencies_ns.push_back((t1 - t0) + (t2 - t1b) + (t4 - t3));  // the hooks' time left out
-        hooks_ns += (t1b - t1) + (t3 - t2);
         ++o.ops;
         ++i;
       }
@@ -416,7 +415,6 @@ class ContainerdBench final : public Workload {
     o.extra["prepare_ns"] = prepare_ns;
     o.extra["apply_ns"] = apply_ns;
     o.extra["commit_ns"] = commit_ns;
-    o.extra["hooks_ns"] = hooks_ns;
     o.extra["lower_files_updated"] = lower_updates;
     o.extra["lower_files_removed"] = lower_removes;
     o.extra["file_size"] = file_size;
