@@ -30,6 +30,10 @@
 namespace cowbench::bench {
 namespace {
 
+using ebpf::TraceCounts;
+using ebpf::TraceSession;
+using ebpf::TraceTarget;
+
 std::string g_workdir = "/var/tmp/cowbench-bench";
 std::string g_image = "synth:default";
 std::string g_backend = "overlayfs";
@@ -161,7 +165,7 @@ int64_t syscall_child(TraceSession* tracer, int64_t syscalls, int64_t rate, Trac
   if (tracer) {
     TraceTarget t;
     t.cgroup_id = cg.id();
-    t.cow = TraceCow::kTree;
+    t.cow = snap::Granularity::kTree;
     tracer->begin(t);
   }
   int64_t t0 = monotonic_ns();

@@ -651,11 +651,11 @@ Window BpfTracer::describe(const TraceTarget& t) const {
       if (o.starts_with(key + "=")) return o.substr(key.size() + 1);
     return std::string();
   };
-  if (t.cow == TraceCow::kTree) {
+  if (t.cow == snap::Granularity::kTree) {
     w.kind = CB_KIND_NONE;
     return w;
   }
-  if (t.cow == TraceCow::kFile) {
+  if (t.cow == snap::Granularity::kFile) {
     if (!layered || option(*layered, "upperdir").empty()) return w;  // read-only: nothing to copy up
     w.upper = option(*layered, "upperdir");
     w.workdir = option(*layered, "workdir");

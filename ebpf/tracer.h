@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "runner/trace_hook.h"
+#include "ebpf/trace_session.h"
 
 namespace cowbench::ebpf {
 

@@ -181,7 +181,7 @@ void explain_dead_fuse_daemon(const std::vector<Mount>& mounts, const std::strin
     }
 }
 
-void fill_trace(const TraceCounts& c, rep::Run& run) {
+void fill_trace(const ebpf::TraceCounts& c, rep::Run& run) {
   run.copyup_events = c.copyup_events;
   run.copyup_bytes = c.copyup_bytes;
   std::vector<int64_t> lat = c.copyup_latencies_ns;
@@ -214,7 +214,7 @@ void add_json_counts(json& sum, const json& more, int window) {
   }
 }
 
-void add_trace_counts(TraceCounts& sum, const TraceCounts& c, int window) {
+void add_trace_counts(ebpf::TraceCounts& sum, const ebpf::TraceCounts& c, int window) {
   auto add = [](int64_t& a, int64_t b) { a = a < 0 || b < 0 ? -1 : a + b; };  // -1: not observable
   add(sum.copyup_events, c.copyup_events);
   add(sum.copyup_bytes, c.copyup_bytes);
@@ -226,16 +226,12 @@ void add_trace_counts(TraceCounts& sum, const TraceCounts& c, int window) {
 }
 
 // What the tracer watches in one container: its cgroup, its snapshot's mounts, how it CoWs.
-TraceTarget trace_target(const Cgroup& cg, const Backend& b, const std::vector<Mount>& mounts) {
-  TraceTarget t;
+ebpf::TraceTarget trace_target(const Cgroup& cg, const Backend& b, const std::vector<Mount>& mounts) {
+  ebpf::TraceTarget t;
   t.cgroup_id = cg.id();
   t.backend = b.name;
   t.mounts = mounts;
-  switch (b.spec->caps.cow_granularity) {
-    case snap::Granularity::kFile: t.cow = TraceCow::kFile; break;
-    case snap::Granularity::kExtent: t.cow = TraceCow::kExtent; break;
-    case snap::Granularity::kTree: t.cow = TraceCow::kTree; break;
-  }
+  t.cow = b.spec->caps.cow_granularity;
   return t;
 }
 
@@ -329,7 +325,7 @@ class Matrix {
   std::vector<Planned> planned_;
   wl::FileList files_;
   LowerFiles lower_files_;
-  std::unique_ptr<TraceSession> tracer_;
+  std::unique_ptr<ebpf::TraceSession> tracer_;
   int container_cpu_ = -1;  // the containers' CPU (-1: not pinned)
   NoiseProbe noise_;
   rep::Results results_;
@@ -449,7 +445,7 @@ rep::Run Matrix::one_container(Backend& b, Planned& p, int repeat) {
       if (tracer_) abandon_window(key);
       throw;
     }
-    TraceCounts traced;
+    ebpf::TraceCounts traced;
     if (tracer_) traced = tracer_->end();
     CgroupStats cs = cg.stats();
     cg.close();
@@ -673,7 +669,7 @@ rep::Run Matrix::on_snapshotter(Backend& b, Planned& p, int repeat) {
   // The runner writes the layers itself: with a tracer it joins a cgroup of its own for the
   // run, and each layer's apply is a trace window on that layer's writable snapshot.
   std::unique_ptr<Cgroup> cg;
-  TraceCounts traced;
+  ebpf::TraceCounts traced;
   bool window_open = false;
   int windows = 0;
   wl::LayerHooks hooks;
@@ -748,7 +744,7 @@ rep::Results Matrix::run() {
   // the runner and what it starts off it.
   container_cpu_ = choose_container_cpu(cfg_.cpu);
   KeepOffCpu keep_off(container_cpu_);
-  results_.config = {{"version", COWBENCH_VERSION},
+  results_.config = {{"version", cfg_.version},
                      {"image", cfg_.image},
                      {"platform", cfg_.platform},
                      {"repeat", cfg_.repeat},

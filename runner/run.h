@@ -10,13 +10,14 @@
 #include <vector>
 
 #include "reports/results.h"
-#include "runner/trace_hook.h"
+#include "ebpf/trace_session.h"
 #include "snapshotters/registry.h"
 #include "workloads/workload.h"
 
 namespace cowbench {
 
 struct RunConfig {
+  std::string version = "unknown";     // the tool's version for results.json (the CLI sets it)
   std::vector<std::string> backends;   // empty: every backend available here
   std::map<std::string, snap::BackendOptions> backend_options;
   std::vector<std::string> workloads;  // empty: wl::default_workloads()
@@ -61,7 +62,7 @@ struct RunHooks {
   std::function<PreparedImage(snap::Snapshotter& sn, const std::string& backend)> import_image;
   // Makes the tracer for cfg.trace; null (or returning null) means tracing off. Throws
   // kUsage when a forced mode cannot work here.
-  std::function<std::unique_ptr<TraceSession>(const std::string& mode)> make_tracer;
+  std::function<std::unique_ptr<ebpf::TraceSession>(const std::string& mode)> make_tracer;
   // Told about progress (one line per event); default: a bar on a terminal, lines otherwise.
   std::function<void(const std::string& line, int done, int total)> progress;
 };

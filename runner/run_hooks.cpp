@@ -9,7 +9,6 @@
 #include "common/log.h"
 #include "images/image.h"
 #include "images/import.h"
-#include "reports/reports.h"
 
 namespace cowbench {
 
@@ -75,7 +74,5 @@ std::function<PreparedImage(snap::Snapshotter&, const std::string&)> make_image_
     return p;
   };
 }
-
-void write_run_reports(const rep::Results& r, const std::string& out_dir) { rep::write_reports(r, out_dir); }
 
 }  // namespace cowbench

@@ -1,4 +1,4 @@
-// The pieces `cowbench run` plugs into the matrix: image import, the tracer, the report writers.
+// The pieces `cowbench run` plugs into the matrix: image import and the tracer.
 #pragma once
 
 #include <functional>
@@ -17,9 +17,6 @@ std::function<PreparedImage(snap::Snapshotter&, const std::string&)> make_image_
 // The tracer for a --trace mode: "off" gives null; "auto" the best mode that works here (or
 // null with a warning when none does); a forced mode that cannot work here throws kUsage
 // naming the reason.
-std::function<std::unique_ptr<TraceSession>(const std::string&)> make_tracer_factory();
-
-// Writes the human reports next to results.json.
-void write_run_reports(const rep::Results& r, const std::string& out_dir);
+std::function<std::unique_ptr<ebpf::TraceSession>(const std::string&)> make_tracer_factory();
 
 }  // namespace cowbench

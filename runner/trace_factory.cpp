@@ -1,6 +1,7 @@
 // make_tracer_factory (declared in run_hooks.h): the eBPF tracer behind `--trace MODE`.
 #include "common/error.h"
 #include "common/log.h"
+#include "ebpf/trace_modes.h"
 #include "runner/run_hooks.h"
 
 #ifdef COWBENCH_HAVE_BPF_TRACER
@@ -9,11 +10,11 @@
 
 namespace cowbench {
 
-std::function<std::unique_ptr<TraceSession>(const std::string&)> make_tracer_factory() {
-  return [](const std::string& mode) -> std::unique_ptr<TraceSession> {
+std::function<std::unique_ptr<ebpf::TraceSession>(const std::string&)> make_tracer_factory() {
+  return [](const std::string& mode) -> std::unique_ptr<ebpf::TraceSession> {
     if (mode == "off") return nullptr;
-    if (mode != "auto" && mode != "fentry" && mode != "kprobe" && mode != "tracepoint")
-      fail(Errc::kUsage, "--trace takes auto, fentry, kprobe, tracepoint or off, not '{}'", mode);
+    if (mode != "auto" && !ebpf::is_probe_mode(mode))
+      fail(Errc::kUsage, "--trace takes {}, not '{}'", ebpf::trace_mode_list(), mode);
 #ifdef COWBENCH_HAVE_BPF_TRACER
     std::string why;
     auto tracer = ebpf::open_tracer(mode, {}, &why);

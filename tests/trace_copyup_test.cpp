@@ -32,6 +32,9 @@ namespace cowbench::test {
 namespace {
 
 using nlohmann::json;
+using ebpf::TraceCounts;
+using ebpf::TraceSession;
+using ebpf::TraceTarget;
 
 constexpr int64_t kKiB = 1024, kMiB = 1024 * kKiB;
 
@@ -213,7 +216,7 @@ class Trace : public ::testing::Test {
   }
 
   // Runs fn in a container on `mounts`, watched by the tracer; returns the counts.
-  TraceCounts watched(const std::string& key, const std::vector<Mount>& mounts, TraceCow cow,
+  TraceCounts watched(const std::string& key, const std::vector<Mount>& mounts, snap::Granularity cow,
                       const std::function<json()>& fn, json* result = nullptr,
                       const std::function<void()>& meanwhile = nullptr) {
     Cgroup cg(layout_, fmt::format("trace-{}-{}", getpid(), key));
@@ -313,7 +316,7 @@ TEST_P(TraceCopyUp, ExactlyTheContainersCopyUps) {
       host_writes(host_root);
       other.close();
     };
-    TraceCounts c = watched("watched", mounts, TraceCow::kFile, container_ops, &result, meanwhile);
+    TraceCounts c = watched("watched", mounts, snap::Granularity::kFile, container_ops, &result, meanwhile);
     EXPECT_EQ(result, json::array()) << "the container's operations failed";
     // fuse-overlayfs copies a lower file up before it deletes it: one more.
     EXPECT_EQ(c.copyup_events, expected_files(fuse)) << c.extra.dump(1);
@@ -392,7 +395,7 @@ TEST_P(TraceUpperFs, ExactCountsWhateverTheUpperFileSystem) {
   make_dirs(work);
   std::vector<Mount> mounts{{"overlay", "overlay", {"lowerdir=" + lower, "upperdir=" + upper, "workdir=" + work}}};
   json result;
-  TraceCounts c = watched("upper-" + fs, mounts, TraceCow::kFile, container_ops, &result);
+  TraceCounts c = watched("upper-" + fs, mounts, snap::Granularity::kFile, container_ops, &result);
   EXPECT_EQ(result, json::array());
   EXPECT_EQ(c.extra.at("window").at("upper_fs"), fs);
   EXPECT_EQ(c.copyup_events, expected_files(false)) << c.extra.dump(1);
@@ -439,7 +442,7 @@ TEST_P(TraceBlockCow, CowBytesAreTheBytesWritten) {
   if (!sn) GTEST_SKIP() << skip;
   auto mounts = sn->prepare("watched", "base");
   json result;
-  TraceCow cow = GetParam() == "copy" ? TraceCow::kTree : TraceCow::kExtent;
+  snap::Granularity cow = GetParam() == "copy" ? snap::Granularity::kTree : snap::Granularity::kExtent;
   TraceCounts c = watched("cow", mounts, cow, block_writes, &result);
   EXPECT_EQ(result, json::array());
   EXPECT_EQ(c.lost_events, 0);
@@ -572,7 +575,7 @@ TEST_F(Trace, LostRecordsAreCountedAndCountsStayExact) {
   } restore{tracer_, std::exchange(tracer_, small.get())};
   auto mounts = sn->prepare("lossy", "base");
   json result;
-  TraceCounts c = watched("lossy", mounts, TraceCow::kFile, [] {
+  TraceCounts c = watched("lossy", mounts, snap::Granularity::kFile, [] {
     json errors = container_ops();
     for (int i = 0; i < 200000; ++i) syscall(SYS_getppid);
     return errors;
@@ -597,7 +600,7 @@ TEST_F(Trace, UnobservableUpperIsMinusOneNotZero) {
   TraceTarget t;
   t.cgroup_id = cg.id();
   t.backend = "plain";
-  t.cow = TraceCow::kExtent;  // extents on ext4: no block CoW to observe
+  t.cow = snap::Granularity::kExtent;  // extents on ext4: no block CoW to observe
   t.mounts = {Mount{"bind", dir, {"rbind"}}};
   tracer_->begin(t);
   TraceCounts c = tracer_->end();

@@ -8,7 +8,7 @@
 #include "common/fs.h"
 #include "images/image.h"
 #include "images/synth.h"
-#include "runner/command.h"
+#include "runner/cli/command.h"
 
 namespace cowbench {
 namespace {

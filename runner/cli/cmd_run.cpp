@@ -8,8 +8,10 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
-#include "runner/command.h"
+#include "ebpf/trace_modes.h"
+#include "runner/cli/command.h"
 #include "runner/run.h"
+#include "reports/reports.h"
 #include "runner/run_hooks.h"
 #include "workloads/workload.h"
 
@@ -103,7 +105,7 @@ int run_command(RunConfig cfg, const std::string& backends, const std::string& w
   StopOnSignals signals;
   g_stop = false;
   rep::Results r = run_matrix(cfg, hooks, g_stop);
-  write_run_reports(r, cfg.out);
+  rep::write_reports(r, cfg.out);
   print_summary(r, std::cout);
   std::cout << "results: " << path_join(cfg.out, "results.json") << "\n";
   if (r.interrupted) {
@@ -150,8 +152,8 @@ void add_run_commands(CLI::App& app, Commands& out) {
   run->add_option("--platform", o->cfg.platform, "os/arch[/variant] to pick from a multi-platform image (default: this host)");
   run->add_option("--repeat", o->cfg.repeat, "measured repeats per backend and workload")->capture_default_str()->check(CLI::Range(1, 1000));
   run->add_option("--cache", o->cfg.cache, "warm, or cold: drop caches before each run")->capture_default_str()->check(CLI::IsMember({"warm", "cold"}));
-  run->add_option("--trace", o->cfg.trace, "copy-up tracing: auto|fentry|kprobe|tracepoint|off")->capture_default_str()
-      ->check(CLI::IsMember({"auto", "fentry", "kprobe", "tracepoint", "off"}));
+  run->add_option("--trace", o->cfg.trace, "copy-up tracing: " + ebpf::trace_mode_list())->capture_default_str()
+      ->check(CLI::IsMember(ebpf::trace_mode_words()));
   run->add_option("--workdir", o->cfg.workdir, "snapshots, cached image layers, scratch filesystems")->capture_default_str();
   run->add_option("--out", o->cfg.out, "where results.json and the reports go")->capture_default_str();
   run->add_option("--seed", o->cfg.seed, "seed for the workloads' choice of files and offsets")->capture_default_str();
@@ -173,6 +175,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
   run->add_flag("--fresh", o->cfg.fresh, "ignore cached image layers and import again");
   out.push_back({run, [o] {
                    RunConfig cfg = o->cfg;
+                   cfg.version = COWBENCH_VERSION;
                    cfg.warmup = !o->no_warmup;
                    cfg.until_ci = o->until_ci_pct / 100;
                    cfg.timeout = std::chrono::seconds(o->timeout_s);

@@ -5,7 +5,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "runner/command.h"
+#include "runner/cli/command.h"
 #include "runner/doctor.h"
 #include "runner/gc.h"
 #include "snapshotters/registry.h"

@@ -1,4 +1,4 @@
-// What the runner needs from a tracer: attach to one container's cgroup, count, detach.
+// The tracer port: what the runner asks of a tracer (attach to one container's cgroup, count, detach).
 #pragma once
 
 #include <sys/types.h>
@@ -10,22 +10,16 @@
 #include <vector>
 
 #include "common/mount.h"
+#include "snapshotters/snapshotter.h"
 
-namespace cowbench {
-
-// How a backend copies on write (mirrors snap::Granularity, which this header does not pull in).
-enum class TraceCow {
-  kFile,    // whole files copied up into an upper dir (overlayfs, fuse-overlayfs)
-  kExtent,  // shared extents unshared at writeback (reflink, btrfs)
-  kTree,    // everything copied at prepare: nothing happens at write time (copy)
-};
+namespace cowbench::ebpf {
 
 // The container a window watches.
 struct TraceTarget {
   uint64_t cgroup_id = 0;       // v2 id of the container's cgroup (bpf_get_current_cgroup_id())
   pid_t fuse_daemon_pid = 0;    // a FUSE daemon serving it from outside that cgroup (0: none)
   std::string backend;          // for messages
-  TraceCow cow = TraceCow::kFile;
+  snap::Granularity cow = snap::Granularity::kFile;  // how its backend copies on write
   std::vector<Mount> mounts;    // the snapshot's mounts: upperdir=/workdir= or the bind source
 };
 
@@ -58,4 +52,4 @@ class TraceSession {
   virtual nlohmann::json details() const = 0;
 };
 
-}  // namespace cowbench
+}  // namespace cowbench::ebpf

@@ -12,7 +12,7 @@
 #include "reports/html.h"
 #include "reports/markdown.h"
 #include "reports/reports.h"
-#include "runner/command.h"
+#include "runner/cli/command.h"
 
 namespace cowbench {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "runner/command.h"
+#include "runner/cli/command.h"
 
 namespace cowbench {
 namespace {
