@@ -1,8 +1,6 @@
 // Imports an image into a snapshotter (see import.h).
 #include "images/import.h"
 
-#include <signal.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <optional>
@@ -11,13 +9,11 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
-#include "common/process.h"
 #include "common/mount.h"
+#include "snapshotters/snapshot_keys.h"
 
 namespace cowbench::img {
 namespace {
-
-constexpr const char* kKeyPrefix = "cowbench-import-";
 
 std::optional<snap::Info> stat_if_exists(snap::Snapshotter& sn, const std::string& key) {
   try {
@@ -25,19 +21,6 @@ std::optional<snap::Info> stat_if_exists(snap::Snapshotter& sn, const std::strin
   } catch (const Error& e) {
     if (e.code() == Errc::kNotFound) return std::nullopt;
     throw;
-  }
-}
-
-// Removes active snapshots of imports whose process is gone.
-void remove_stale_imports(snap::Snapshotter& sn) {
-  std::vector<std::string> stale;
-  sn.walk([&](const snap::Info& i) {
-    if (i.kind == snap::Kind::kCommitted) return;
-    if (auto pid = owner_pid(i.name, kKeyPrefix); pid && process_gone(*pid)) stale.push_back(i.name);
-  });
-  for (const auto& k : stale) {
-    log::info("removing {} left by a killed import", k);
-    sn.remove(k);
   }
 }
 
@@ -67,7 +50,7 @@ class ActiveGuard {
 ImportResult import_image(const Image& image, snap::Snapshotter& sn, const ImportOptions& options) {
   int64_t start = monotonic_ns();
   ImportResult out;
-  remove_stale_imports(sn);
+  for (const auto& k : snap::remove_stale_snapshots(sn)) log::info("removed {} left by a killed run", k);
   if (options.fresh) {
     for (size_t i = image.layers.size(); i-- > 0;) {
       const std::string& chain = image.layers[i].chain_id;
@@ -100,7 +83,7 @@ ImportResult import_image(const Image& image, snap::Snapshotter& sn, const Impor
       continue;
     }
 
-    std::string key = fmt::format("{}{}-{}", kKeyPrefix, getpid(), l.chain_id.substr(7, 16));
+    std::string key = snap::mint_key(snap::KeyKind::kImport, l.chain_id.substr(7, 16));
     snap::Labels labels = {{"cowbench.image.diff-id", l.diff_id},
                            {"cowbench.image.layer", l.blob.digest.empty() ? l.source : l.blob.digest}};
     int64_t t0 = monotonic_ns();

@@ -175,6 +175,8 @@ Run run_from_json(const json& j) {
   }
   r.digest = j.value("digest", "");
   r.extra = j.value("extra", json::object());
+  if (r.extra.contains("trace") && r.extra["trace"].is_object())
+    r.lost_events = r.extra["trace"].value("lost_events", int64_t{-1});
   return r;
 }
 

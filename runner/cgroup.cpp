@@ -16,6 +16,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "snapshotters/snapshot_keys.h"
 
 namespace cowbench {
 namespace {
@@ -276,8 +277,8 @@ std::vector<std::string> remove_stale_cgroups(const CgroupLayout& layout) {
       if (e->d_type == DT_DIR && e->d_name[0] != '.') groups.push_back(path_join(parent, e->d_name));
     closedir(d);
     for (const auto& g : groups) {
-      // Groups are named run-<pid>-<n> by the runner: those of a live run are not stale.
-      auto owner = owner_pid(g.substr(g.rfind('/') + 1), "run-");
+      // Groups are named after container keys (run-<pid>-<n>): those of a live run are not stale.
+      auto owner = snap::key_owner(g.substr(g.rfind('/') + 1));
       if (owner && *owner != getpid() && !process_gone(*owner)) continue;
       try {
         std::istringstream in(read_file(path_join(g, "cgroup.procs")));

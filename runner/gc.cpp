@@ -9,7 +9,7 @@
 #include "common/loop.h"
 #include "common/mount.h"
 #include "runner/cgroup.h"
-#include "runner/run.h"
+#include "snapshotters/snapshot_keys.h"
 #include "snapshotters/registry.h"
 
 namespace cowbench {
@@ -56,7 +56,7 @@ GcReport collect_garbage(const std::string& workdir, bool everything) {
       if (stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
       try {
         auto sn = registry.get(name).create(root, {});
-        for (const auto& key : remove_stale_snapshots(*sn)) report.removed.push_back(name + " snapshot " + key);
+        for (const auto& key : snap::remove_stale_snapshots(*sn)) report.removed.push_back(name + " snapshot " + key);
       } catch (const Error& e) {
         if (e.code() != Errc::kUnsupported) report.errors.push_back(fmt::format("{}: {}", name, e.what()));
       }

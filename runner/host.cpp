@@ -28,6 +28,7 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/mount.h"
 #include "ebpf/kernel_fs.h"
 #include "runner/cgroup.h"
@@ -480,6 +481,31 @@ std::vector<std::string> workdir_caveats(const std::string& workdir) {
                               "(cowbench run keeps containers until the end of the matrix for this reason)",
                               m.source));
   return out;
+}
+
+nlohmann::json describe_host(const std::string& workdir) {
+  HostFacts f = host_facts();
+  nlohmann::json h{{"kernel", f.kernel},
+                   {"arch", f.arch},
+                   {"cpu_model", f.cpu_model},
+                   {"cpus", f.cpus},
+                   {"memory_bytes", f.memory_bytes},
+                   {"lockdown", f.lockdown},
+                   {"cgroups", f.cgroup_layout},
+                   {"filesystems", nlohmann::json::object()},
+                   {"mount_options", nlohmann::json::object()}};
+  record_filesystem(h, "workdir", workdir);
+  return h;
+}
+
+void record_filesystem(nlohmann::json& host, const std::string& role, const std::string& path) {
+  try {
+    MountEntry m = mount_of(path);
+    host["filesystems"][role] = m.fs_type;
+    host["mount_options"][role] = m.options + (m.super_options.empty() ? "" : "," + m.super_options);
+  } catch (const Error& e) {
+    log::warn("cannot tell the file system of {}: {}", path, e.what());
+  }
 }
 
 }  // namespace cowbench

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,13 @@ struct HostFacts {
 };
 // Never throws; unknown fields stay empty or 0.
 HostFacts host_facts();
+
+// results.json's `host`: host_facts() and the work dir's file system (type and mount options).
+nlohmann::json describe_host(const std::string& workdir);
+
+// Records the file system holding `path` as host["filesystems"][role] (its type) and
+// host["mount_options"][role]; logs a warning when it cannot tell.
+void record_filesystem(nlohmann::json& host, const std::string& role, const std::string& path);
 
 // What about the work directory's file system can skew measurements, in words; empty when
 // nothing. Today: ext4 without a journal, which skips recently deleted inodes one by one when

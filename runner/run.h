@@ -1,4 +1,4 @@
-// `cowbench run`: the backend × workload × repeat matrix, interleaved, measured, written as it goes.
+// `cowbench run`: the backend × workload × repeat matrix, interleaved, measured, written as it goes (runner/scheduler.cpp).
 #pragma once
 
 #include <atomic>
@@ -45,10 +45,6 @@ struct RunConfig {
   int max_repeat = 20;
 };
 
-// The CPU `want` ("none" | "last" | N) names among those this process may use; -1 for none.
-// Throws kInvalidInput for a CPU it may not use or a word it does not know.
-int choose_container_cpu(const std::string& want);
-
 // An image made ready in one backend: the committed snapshot containers start from.
 struct PreparedImage {
   std::string top;         // committed snapshot name (chain id)
@@ -71,16 +67,5 @@ struct RunHooks {
 // rewritten, so an interruption (the `stop` flag, e.g. set by SIGINT) keeps what finished.
 // A failing run is recorded as failed and the matrix goes on.
 rep::Results run_matrix(const RunConfig& cfg, const RunHooks& hooks, const std::atomic<bool>& stop);
-
-// The regular files of a committed snapshot's merged view (mounted read-only to list them).
-wl::FileList list_image_files(snap::Snapshotter& sn, const std::string& top, const std::string& scratch);
-
-// Removes the snapshots a killed cowbench process left in a backend: those whose key names a
-// process that no longer runs — containers ("run-PID-N"), image listings ("list-PID-T") and
-// containerd-bench layers ("cbench-PID-T-...") — children before parents. Returns their keys.
-std::vector<std::string> remove_stale_snapshots(snap::Snapshotter& sn);
-
-// Host facts for results.json: kernel, cpus, memory, the work dir's file system.
-nlohmann::json describe_host(const std::string& workdir);
 
 }  // namespace cowbench

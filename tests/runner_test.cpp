@@ -11,6 +11,7 @@
 #include "common/fs.h"
 #include "common/mount.h"
 #include "reports/results.h"
+#include "runner/hygiene.h"
 #include "runner/run.h"
 #include "snapshotters/registry.h"
 #include "tests/test_util.h"

@@ -11,6 +11,7 @@
 #include "common/fs.h"
 #include "common/mount.h"
 #include "runner/cgroup.h"
+#include "runner/hygiene.h"
 #include "runner/run.h"
 #include "runner/sandbox.h"
 #include "snapshotters/registry.h"

@@ -19,6 +19,7 @@
 #include "common/mount.h"
 #include "common/prng.h"
 #include "common/sha256.h"
+#include "snapshotters/snapshot_keys.h"
 #include "snapshotters/snapshotter.h"
 #include "workloads/io_engine.h"
 #include "workloads/workload.h"
@@ -345,7 +346,7 @@ class ContainerdBench final : public Workload {
     Sha256 d;
     Prng rng(plan.at("seed").get<uint64_t>());
     size_t file_size = plan.at("file_size").get<size_t>();
-    std::string tag = fmt::format("cbench-{}-{}", getpid(), monotonic_ns());
+    std::string tag = snap::mint_key(snap::KeyKind::kLayer);
     std::string parent;
     std::vector<std::string> committed;
     std::string active;  // prepared, not committed yet
@@ -419,7 +420,7 @@ class ContainerdBench final : public Workload {
     o.extra["lower_files_removed"] = lower_removes;
     o.extra["file_size"] = file_size;
     o.extra["top"] = parent;
-    o.extra["layers_to_remove"] = committed;
+    o.layers = LayerWork{lower_updates, lower_removes, static_cast<int64_t>(file_size), committed};
     o.digest = d.hex();
     return o;
   }

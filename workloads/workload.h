@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,15 @@ struct FileEntry {
 };
 using FileList = std::vector<FileEntry>;  // sorted by path
 
+// What a kSnapshotter workload did to the snapshot chain, for the runner: the ground truth of
+// its copy-ups and the layers it leaves for the runner to measure and remove.
+struct LayerWork {
+  int64_t lower_files_updated = 0;  // files of earlier layers written, summed over layers
+  int64_t lower_files_removed = 0;  // files of earlier layers removed, summed over layers
+  int64_t file_size = 0;            // the size of every file it writes
+  std::vector<std::string> layers;  // the committed layers it made, parents first
+};
+
 // What a workload did. The digest covers the operations and every byte read, so that the
 // same plan gives the same digest on every backend.
 struct Outcome {
@@ -32,7 +42,8 @@ struct Outcome {
   std::string digest;                 // hex sha256
   int exit_code = 0;                  // exec: the command's exit status
   std::string stderr_tail;            // exec: the last lines of its stderr
-  nlohmann::json extra = nlohmann::json::object();
+  nlohmann::json extra = nlohmann::json::object();  // workload-specific figures for results.json
+  std::optional<LayerWork> layers;                   // kSnapshotter workloads only (not serialised)
 };
 nlohmann::json to_json(const Outcome& o);
 Outcome outcome_from_json(const nlohmann::json& j);
@@ -69,9 +80,9 @@ class Workload {
   // Carries out the plan inside the container (Shape kContainer / kScaleOut).
   virtual Outcome run(const nlohmann::json& plan) const;
   // Carries out the plan with snapshot operations on `parent` (Shape kSnapshotter); `scratch`
-  // is a host directory for mount points. Outcome.extra["lower_files_updated"] counts the
-  // files of earlier layers written per layer (one copy-up each on a file-granular backend),
-  // ["lower_files_removed"] those removed.
+  // is a host directory for mount points. Outcome.layers says what it did: the files of earlier
+  // layers it wrote (one copy-up each on a file-granular backend) and removed, and the layers
+  // it committed, which the runner measures and removes.
   virtual Outcome run_on_snapshotter(snap::Snapshotter& sn, const std::string& parent, const nlohmann::json& plan,
                                      const std::string& scratch, const LayerHooks& hooks) const;
 };

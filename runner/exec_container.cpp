@@ -1,0 +1,66 @@
+// The executor of kContainer workloads: one container per repeat, traced, measured against ground truth.
+#include "common/error.h"
+#include "runner/container_snapshot.h"
+#include "runner/executor.h"
+#include "runner/run_metrics.h"
+#include "runner/sandbox.h"
+#include "runner/trace_window.h"
+
+namespace cowbench {
+namespace {
+
+class ContainerExecutor final : public Executor {
+ public:
+  explicit ContainerExecutor(RunContext& ctx) : ctx_(ctx) {}
+
+  std::vector<rep::Run> run(Backend& b, Planned& p, int repeat) override {
+    rep::Run run = ctx_.new_run(b, p.name, repeat);
+    ContainerSnapshot c(*b.sn, b.image.top, ctx_.containers);
+    ctx_.before_measurement(repeat);
+    Cgroup cg(ctx_.layout, c.key());
+    SandboxOptions so;
+    so.mounts = c.mounts();
+    so.rootfs = c.rootfs();
+    so.timeout = ctx_.cfg.timeout;
+    so.cgroup = &cg;
+    so.cancel = &ctx_.stop;
+    so.cpu = ctx_.container_cpu;
+    ebpf::TraceCounts traced;
+    SandboxResult r;
+    {
+      TraceWindow window(ctx_.tracer, trace_target(cg.id(), b.name, b.granularity(), c.mounts()), c.key());
+      const wl::Workload& w = *p.w;
+      const nlohmann::json& plan = p.plan;
+      r = run_in_sandbox(so, [&] { return wl::to_json(w.run(plan)); });
+      traced = window.close();
+    }
+    CgroupStats cs = cg.stats();
+    cg.close();
+    run.setup_ns = c.prepare_ns() + r.setup_ns;
+    run.page_cache_bytes = cs.page_cache_bytes;
+    run.cpu_user_ns = cs.user_ns;
+    run.cpu_sys_ns = cs.sys_ns;
+    if (r.cancelled) throw Error(Errc::kInterrupted, "interrupted");
+    if (!r.ok) {
+      run.status = "failed";
+      run.error = r.error;
+    } else {
+      run.wall_ns = r.run_ns;
+      fill_outcome(wl::outcome_from_json(r.result), run);
+    }
+    if (ctx_.tracer) fill_trace(traced, run);
+    apply_measure(measure_snapshot(*b.sn, b.granularity(), c.key(), c.mounts(), &ctx_.lower_files), run);
+    explain_dead_fuse_daemon(c.mounts(), b.name, run);
+    ctx_.retired.retire(std::move(c));
+    return {run};
+  }
+
+ private:
+  RunContext& ctx_;
+};
+
+}  // namespace
+
+std::unique_ptr<Executor> make_container_executor(RunContext& ctx) { return std::make_unique<ContainerExecutor>(ctx); }
+
+}  // namespace cowbench

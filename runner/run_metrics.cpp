@@ -1,0 +1,64 @@
+// A run's figures from its snapshot and its outcome (see run_metrics.h).
+#include "runner/run_metrics.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "common/fuse_mount.h"
+
+namespace cowbench {
+
+SnapshotMeasure measure_snapshot(snap::Snapshotter& sn, snap::Granularity granularity, const std::string& key,
+                                 const std::vector<Mount>& mounts, const LowerFiles* lower) {
+  SnapshotMeasure m;
+  snap::Usage u = sn.usage(key);
+  m.upper_bytes = u.size;
+  m.shared_bytes = u.shared;
+  if (!lower) return m;
+  switch (granularity) {
+    case snap::Granularity::kFile: m.truth = file_copyups(writable_dir(mounts), *lower); break;
+    case snap::Granularity::kExtent: m.truth = extent_copyups(writable_dir(mounts), *lower); break;
+    case snap::Granularity::kTree: m.truth = CopyupTruth{0, 0}; break;  // nothing is copied at write time
+  }
+  return m;
+}
+
+void apply_measure(const SnapshotMeasure& m, rep::Run& run) {
+  run.upper_bytes = m.upper_bytes;
+  run.shared_bytes = m.shared_bytes;
+  if (m.truth) {
+    run.truth_copyups = m.truth->files;
+    run.truth_copyup_bytes = m.truth->bytes;
+  }
+}
+
+void fill_outcome(const wl::Outcome& o, rep::Run& run) {
+  run.ops_count = o.ops;
+  std::vector<int64_t> lat = o.latencies_ns;
+  run.op_latency = rep::quantiles(lat);
+  run.digest = o.digest;
+  run.exit_code = o.exit_code;
+  run.stderr_tail = o.stderr_tail;
+  run.extra = o.extra;
+  if (o.exit_code != 0) {
+    run.status = "failed";
+    run.error = fmt::format("command exited with status {}", o.exit_code);
+  }
+}
+
+void explain_dead_fuse_daemon(const std::vector<Mount>& mounts, const std::string& backend, rep::Run& run) {
+  if (run.status == "ok") return;
+  bool fuse = std::any_of(mounts.begin(), mounts.end(), [](const Mount& m) { return m.type == kFuseOverlayfsType; });
+  if (!fuse) return;
+  for (std::string_view why : {std::string_view(std::strerror(ENOTCONN)), std::string_view("SIGBUS")})
+    if (run.error.find(why) != std::string::npos || run.stderr_tail.find(why) != std::string::npos) {
+      run.error += fmt::format(" (the FUSE daemon serving the container's root on {} died)", backend);
+      return;
+    }
+}
+
+}  // namespace cowbench

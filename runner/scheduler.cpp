@@ -1,0 +1,271 @@
+// `cowbench run`'s scheduler: opens the backends, plans the workloads, and runs interleaved, rotated rounds (see run.h).
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/mount.h"
+#include "runner/executor.h"
+#include "runner/host.h"
+#include "runner/image_files.h"
+#include "runner/run.h"
+#include "runner/run_context.h"
+#include "runner/until_ci.h"
+#include "snapshotters/snapshot_keys.h"
+
+namespace cowbench {
+namespace {
+
+using nlohmann::json;
+
+class Scheduler {
+ public:
+  Scheduler(const RunConfig& cfg, const RunHooks& hooks, const std::atomic<bool>& stop)
+      : cfg_(cfg), hooks_(hooks), stop_(stop), ctx_(cfg, stop) {}
+
+  rep::Results run();
+
+ private:
+  void record_config();
+  void open_backends();
+  void plan_workloads();
+  void decide_cleanup();
+  // Every round: the warm-up (repeat -1), --repeat rounds, then --until-ci's extra rounds.
+  void run_rounds();
+  // One repeat of one workload on one backend; records its runs unless it is the warm-up.
+  void run_one(Backend& b, Planned& p, int repeat);
+  void progress(const std::string& line);
+  void save();
+  // Repeats a workload may get: --repeat, or up to --max-repeat with --until-ci.
+  int max_rounds() const { return cfg_.until_ci > 0 ? std::max(cfg_.repeat, cfg_.max_repeat) : cfg_.repeat; }
+
+  const RunConfig& cfg_;
+  const RunHooks& hooks_;
+  const std::atomic<bool>& stop_;
+  RunContext ctx_;
+  std::unique_ptr<ebpf::TraceSession> tracer_;
+  std::vector<Planned> planned_;
+  wl::FileList files_;
+  rep::Results results_;
+  int done_ = 0, total_ = 0;
+};
+
+void Scheduler::progress(const std::string& line) {
+  if (hooks_.progress) {
+    hooks_.progress(line, done_, total_);
+    return;
+  }
+  if (isatty(STDERR_FILENO)) {
+    int width = 30, filled = total_ ? done_ * width / total_ : 0;
+    fmt::print(stderr, "\r\033[K[{}{}] {}/{} {}", std::string(static_cast<size_t>(filled), '#'),
+               std::string(static_cast<size_t>(width - filled), '.'), done_, total_, line);
+    if (done_ == total_) fmt::print(stderr, "\n");
+  } else {
+    fmt::print(stderr, "cowbench: [{}/{}] {}\n", done_, total_, line);
+  }
+}
+
+void Scheduler::record_config() {
+  results_.config = {{"version", cfg_.version},
+                     {"image", cfg_.image},
+                     {"platform", cfg_.platform},
+                     {"repeat", cfg_.repeat},
+                     {"warmup", cfg_.warmup},
+                     {"cache", cfg_.cache},
+                     {"trace", cfg_.trace},
+                     {"seed", cfg_.seed},
+                     {"timeout_s", cfg_.timeout.count()},
+                     {"workdir", cfg_.workdir},
+                     {"container_cpu", ctx_.container_cpu >= 0 ? json(ctx_.container_cpu) : json(nullptr)}};
+  if (cfg_.until_ci > 0) {
+    results_.config["until_ci"] = cfg_.until_ci;
+    results_.config["max_repeat"] = max_rounds();
+  }
+}
+
+void Scheduler::open_backends() {
+  const auto& reg = snap::builtin_registry();
+  std::vector<std::string> names = cfg_.backends;
+  bool explicit_list = !names.empty();
+  if (!explicit_list) names = reg.names();
+  for (const auto& name : names) reg.get(name);  // unknown names fail before anything starts
+  for (const auto& [name, opts] : cfg_.backend_options)
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      fail(Errc::kInvalidInput, "options given for backend '{}', which is not in this run", name);
+  for (const auto& name : names) {
+    const auto& spec = reg.get(name);
+    snap::Availability a = spec.probe(cfg_.workdir);
+    if (!a.available) {
+      if (explicit_list) fail(Errc::kUnsupported, "backend {} is unavailable here: {}", name, a.reason);
+      log::warn("skipping backend {}: {}", name, a.reason);
+      results_.config["skipped_backends"][name] = a.reason;
+      continue;
+    }
+    Backend b;
+    b.name = name;
+    b.spec = &spec;
+    auto it = cfg_.backend_options.find(name);
+    b.sn = spec.create(path_join(cfg_.workdir, name), it == cfg_.backend_options.end() ? snap::BackendOptions{} : it->second);
+    if (auto stale = snap::remove_stale_snapshots(*b.sn); !stale.empty())
+      log::info("{}: removed {} snapshots a killed run left", name, stale.size());
+    std::string root = path_join(cfg_.workdir, name), store = path_join(root, "store");
+    record_filesystem(results_.host, name, is_mount_point(store) ? store : root);
+    progress(fmt::format("importing {} into {}", cfg_.image, name));
+    b.image = hooks_.import_image(*b.sn, name);
+    results_.config["images"][name] = {{"top", b.image.top}, {"import_ns", b.image.import_ns}, {"cached", b.image.cached}};
+    ctx_.backends.push_back(std::move(b));
+  }
+  if (ctx_.backends.empty()) fail(Errc::kUnsupported, "no backend is available here (see cowbench doctor)");
+}
+
+void Scheduler::plan_workloads() {
+  Backend& first = ctx_.backends.front();
+  files_ = list_image_files(*first.sn, first.image.top, ctx_.containers);
+  for (const auto& f : files_) ctx_.lower_files[f.path] = static_cast<int64_t>(f.size);
+  std::vector<std::string> names = cfg_.workloads.empty() ? wl::default_workloads() : cfg_.workloads;
+  for (const auto& n : names) {
+    Planned p;
+    p.name = n;
+    p.w = wl::make_workload(n);
+    p.plan = p.w->plan(files_, cfg_.seed);
+    if (p.w->shape() == wl::Shape::kScaleOut && !cfg_.scale_out.empty()) p.plan["containers"] = cfg_.scale_out;
+    for (const auto& m : p.w->modified_lower_files(p.plan)) p.modified.insert(m);
+    results_.config["plans"][n] = {{"modified_lower_files", p.modified.size()}};
+    planned_.push_back(std::move(p));
+  }
+}
+
+void Scheduler::decide_cleanup() {
+  uint64_t image_bytes = 0;
+  for (const auto& f : files_) image_bytes += f.size;
+  int containers = 0;
+  for (const auto& p : planned_)
+    if (p.w->shape() == wl::Shape::kContainer) containers += max_rounds() + (cfg_.warmup ? 1 : 0);
+  std::vector<snap::Granularity> granularities;
+  for (const auto& b : ctx_.backends) granularities.push_back(b.granularity());
+  results_.config["cleanup"] = ctx_.retired.decide(cfg_.workdir, image_bytes, containers, granularities);
+}
+
+void Scheduler::save() {
+  if (json n = ctx_.hygiene.noise_floor(); !n.is_null()) results_.host["noise_floor"] = std::move(n);
+  make_dirs(cfg_.out);
+  rep::save_results(results_, path_join(cfg_.out, "results.json"));
+}
+
+void Scheduler::run_one(Backend& b, Planned& p, int repeat) {
+  std::string label = fmt::format("{} {} {}", b.name, p.name, repeat < 0 ? "warm-up" : fmt::format("#{}", repeat + 1));
+  progress(label);
+  std::vector<rep::Run> runs;
+  try {
+    runs = make_executor(p.w->shape(), ctx_)->run(b, p, repeat);
+  } catch (const Error& e) {
+    if (e.code() == Errc::kInterrupted || stop_) return;
+    rep::Run failed = ctx_.new_run(b, p.name, repeat);
+    failed.status = "failed";
+    failed.error = e.what();
+    runs.push_back(failed);
+    log::warn("{}: {}", label, e.what());
+  }
+  ++done_;
+  if (repeat < 0) return;  // warm-up: not recorded
+  for (auto& r : runs) {
+    if (r.status != "ok") log::warn("{} failed: {}", label, r.error);
+    if (r.lost_events > 0) results_.lost_events += r.lost_events;
+    results_.runs.push_back(std::move(r));
+  }
+  save();
+}
+
+void Scheduler::run_rounds() {
+  // One unrecorded warm-up round — every container workload once on every backend — mounts the
+  // image, brings the files each workload touches into the caches (the lower files, a scratch
+  // file system's image blocks) and settles the backends before anything is measured: without
+  // it the first repeat of each workload reads its targets from disk and stands out.
+  int first = cfg_.warmup ? -1 : 0;
+  auto warms = [](const Planned& p) { return p.w->shape() == wl::Shape::kContainer; };
+  int warm_ups = cfg_.warmup ? static_cast<int>(std::count_if(planned_.begin(), planned_.end(), warms)) : 0;
+  size_t nb = ctx_.backends.size();
+  total_ = static_cast<int>(nb) * (cfg_.repeat * static_cast<int>(planned_.size()) + warm_ups);
+  std::vector<std::pair<std::string, wl::Shape>> shapes;
+  for (const auto& p : planned_) shapes.emplace_back(p.name, p.w->shape());
+  int rounds = cfg_.repeat;  // grows with --until-ci
+  std::set<std::string> more;  // past the asked repeats: the workloads that get another round
+  for (int rep = first; rep < rounds && !stop_; ++rep) {
+    for (auto& p : planned_) {
+      if (rep < 0 && !warms(p)) continue;
+      if (rep >= cfg_.repeat && !more.count(p.name)) continue;
+      // Rotate the backend order every repeat so that drift hits every backend alike.
+      for (size_t k = 0; k < nb && !stop_; ++k) run_one(ctx_.backends[(k + static_cast<size_t>(rep - first)) % nb], p, rep);
+    }
+    if (rep + 1 >= cfg_.repeat && rep + 1 < max_rounds() && !stop_) {
+      more = imprecise_workloads(rep::summarize(results_.runs), shapes, cfg_.until_ci);
+      if (!more.empty()) {
+        rounds = rep + 2;
+        total_ += static_cast<int>(nb * more.size());
+        progress(fmt::format("another round for {}: the 95 % interval of a median is wider than {:.1f} %",
+                             fmt::join(more, ", "), cfg_.until_ci * 100));
+      }
+    }
+  }
+}
+
+rep::Results Scheduler::run() {
+  // --cpu: the containers on a CPU of their own (one kept free of other work, e.g. isolcpus=),
+  // the runner and what it starts off it.
+  ctx_.container_cpu = choose_container_cpu(cfg_.cpu);
+  KeepOffCpu keep_off(ctx_.container_cpu);
+  ctx_.layout = detect_cgroup_layout();
+  record_config();
+  make_dirs(cfg_.workdir);
+  results_.host = describe_host(cfg_.workdir);
+  ctx_.containers = path_join(cfg_.workdir, "containers");
+  make_dirs(ctx_.containers);
+  // Tracer first: a forced mode that cannot work here is a usage error before any work.
+  if (cfg_.trace != "off" && hooks_.make_tracer) tracer_ = hooks_.make_tracer(cfg_.trace);
+  ctx_.tracer = tracer_.get();
+  results_.trace_mode = tracer_ ? tracer_->mode() : "off";
+  open_backends();
+  plan_workloads();
+  decide_cleanup();
+  // Whatever ends the matrix (done, interrupted, an error), the retired containers go.
+  struct RemoveRetired {
+    Scheduler* s;
+    ~RemoveRetired() { s->ctx_.retired.remove_all(); }
+  } remove_retired_at_exit{this};
+  std::vector<std::string> bnames;
+  for (const auto& b : ctx_.backends) bnames.push_back(b.name);
+  results_.config["backends"] = bnames;
+  for (const auto& [n, o] : cfg_.backend_options) results_.config["backend_options"][n] = o;
+  std::vector<std::string> wnames;
+  for (const auto& p : planned_) wnames.push_back(p.name);
+  results_.config["workloads"] = wnames;
+  save();
+
+  run_rounds();
+
+  if (size_t n = ctx_.retired.kept()) progress(fmt::format("removing {} containers", n));
+  ctx_.retired.remove_all();
+  if (tracer_) results_.trace_extra = tracer_->details();
+  results_.interrupted = stop_.load();
+  save();
+  progress(stop_ ? "interrupted: kept the finished runs" : "done");
+  return results_;
+}
+
+}  // namespace
+
+rep::Results run_matrix(const RunConfig& cfg, const RunHooks& hooks, const std::atomic<bool>& stop) {
+  if (cfg.repeat < 1) fail(Errc::kInvalidInput, "--repeat must be at least 1, not {}", cfg.repeat);
+  if (cfg.cache != "warm" && cfg.cache != "cold") fail(Errc::kInvalidInput, "--cache takes warm or cold, not '{}'", cfg.cache);
+  if (!(cfg.until_ci >= 0 && cfg.until_ci < 1))
+    fail(Errc::kInvalidInput, "--until-ci takes a percentage above 0 and below 100, not {}", cfg.until_ci * 100);
+  if (cfg.until_ci > 0 && cfg.max_repeat < cfg.repeat)
+    fail(Errc::kInvalidInput, "--max-repeat ({}) must be at least --repeat ({})", cfg.max_repeat, cfg.repeat);
+  if (!hooks.import_image) fail(Errc::kFailure, "run_matrix needs an image importer");
+  Scheduler s(cfg, hooks, stop);
+  return s.run();
+}
+
+}  // namespace cowbench
