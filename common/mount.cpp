@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -195,6 +196,14 @@ std::string unescape_mountinfo(const std::string& s) {
   return out;
 }
 
+// /proc/self/mountinfo's text; empty when it cannot be read (no /proc).
+std::string self_mountinfo() {
+  std::ifstream in("/proc/self/mountinfo");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 }  // namespace
 
 std::string to_string(const Mount& m) {
@@ -247,17 +256,10 @@ std::vector<std::string> mounts_under(const std::string& path) {
   std::string prefix = path;
   while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
   std::vector<std::string> out;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    // Fields: id parent major:minor root mountpoint ...
-    size_t p = 0;
-    for (int i = 0; i < 4 && p != std::string::npos; ++i) p = line.find(' ', p + 1);
-    if (p == std::string::npos) continue;
-    size_t e = line.find(' ', p + 1);
-    std::string mp = unescape_mountinfo(line.substr(p + 1, e - p - 1));
+  for (auto& e : parse_mountinfo(self_mountinfo())) {
+    const std::string& mp = e.mount_point;
     if (mp == prefix || (mp.size() > prefix.size() && mp.compare(0, prefix.size(), prefix) == 0 && mp[prefix.size()] == '/'))
-      out.push_back(mp);
+      out.push_back(std::move(e.mount_point));
   }
   // Deepest first; at equal depth the later (upper) mount first, as mountinfo lists them in order.
   std::reverse(out.begin(), out.end());
@@ -267,31 +269,45 @@ std::vector<std::string> mounts_under(const std::string& path) {
   return out;
 }
 
-MountEntry mount_of(const std::string& path) {
-  char buf[PATH_MAX];
-  if (!realpath(path.c_str(), buf)) fail_sys("{}", path);
-  std::string real = buf;
-  std::ifstream in("/proc/self/mountinfo");
+std::vector<MountEntry> parse_mountinfo(std::string_view text) {
+  std::vector<MountEntry> out;
+  std::istringstream in{std::string(text)};
   std::string line;
-  MountEntry best;
   while (std::getline(in, line)) {
     // id parent major:minor root mountpoint options [optional fields...] - fstype source super_options
     std::istringstream ls(line);
     std::string id, parent, devno, root, mp, opts, field;
-    ls >> id >> parent >> devno >> root >> mp >> opts;
+    if (!(ls >> id >> parent >> devno >> root >> mp)) continue;
+    ls >> opts;
     while (ls >> field && field != "-") {
     }
     MountEntry e;
     ls >> e.fs_type >> e.source >> e.super_options;
+    if (sscanf(devno.c_str(), "%u:%u", &e.dev_major, &e.dev_minor) != 2) e.dev_major = e.dev_minor = 0;
     e.mount_point = unescape_mountinfo(mp);
     e.source = unescape_mountinfo(e.source);
     e.options = opts;
-    bool covers = e.mount_point == "/" || real == e.mount_point ||
-                  (real.size() > e.mount_point.size() && real.compare(0, e.mount_point.size(), e.mount_point) == 0 &&
-                   real[e.mount_point.size()] == '/');
-    if (covers && e.mount_point.size() >= best.mount_point.size()) best = std::move(e);
+    out.push_back(std::move(e));
   }
-  return best;
+  return out;
+}
+
+MountEntry mount_holding(const std::vector<MountEntry>& mounts, const std::string& real_path) {
+  const MountEntry* best = nullptr;
+  for (const auto& e : mounts) {
+    const std::string& mp = e.mount_point;
+    bool covers = mp == "/" || real_path == mp ||
+                  (real_path.size() > mp.size() && real_path.compare(0, mp.size(), mp) == 0 &&
+                   real_path[mp.size()] == '/');
+    if (covers && (!best || mp.size() >= best->mount_point.size())) best = &e;
+  }
+  return best ? *best : MountEntry{};
+}
+
+MountEntry mount_of(const std::string& path) {
+  char buf[PATH_MAX];
+  if (!realpath(path.c_str(), buf)) fail_sys("{}", path);
+  return mount_holding(parse_mountinfo(self_mountinfo()), buf);
 }
 
 ScopedMount::ScopedMount(const std::vector<Mount>& mounts, std::string target) : target_(std::move(target)) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cowbench {
@@ -38,16 +39,25 @@ void unmount(const std::string& target);
 // Every mount point at or below `path` (from /proc/self/mountinfo), deepest first.
 std::vector<std::string> mounts_under(const std::string& path);
 
-// The mount a path lives on, from /proc/self/mountinfo.
+// One line of /proc/self/mountinfo.
 struct MountEntry {
-  std::string mount_point;
+  std::string mount_point;    // unescaped ("\040" is a space)
   std::string fs_type;
-  std::string source;
+  std::string source;         // unescaped
   std::string options;        // per-mount options (rw, noatime, ...)
   std::string super_options;  // the filesystem's options
+  // The super block's device (field 3, "major:minor"): on btrfs not the st_dev of the
+  // files, which is per subvolume.
+  unsigned dev_major = 0;
+  unsigned dev_minor = 0;
 };
-// The mount holding `path` (resolved with realpath): the longest mount point that is a
-// prefix of it, the last such in mount order. Throws kNotFound when the path does not exist.
+// Parses mountinfo text (proc(5)), one entry per well-formed line, in mount order.
+std::vector<MountEntry> parse_mountinfo(std::string_view text);
+// Of `mounts`, the one holding the absolute, resolved path `real_path`: the longest mount
+// point that is a prefix of it, the last such in mount order; an empty entry when none is.
+MountEntry mount_holding(const std::vector<MountEntry>& mounts, const std::string& real_path);
+// The mount holding `path` (resolved with realpath), from /proc/self/mountinfo. Throws
+// kNotFound when the path does not exist.
 MountEntry mount_of(const std::string& path);
 
 // Owns mounts on a target directory: mounts in the constructor, unmounts in the destructor.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* cowbench's copy-up and block-CoW tracer (kernel side). Loaded by ebpf/tracer.cpp.
+/* cowbench's copy-up and block-CoW tracer (kernel side). Loaded by ebpf/tracer_loader.cpp.
  *
  * Everything is filtered in the kernel by the watched container: its cgroup v2 id (and a FUSE
  * daemon's tgid), set by user space in `window` between runs.

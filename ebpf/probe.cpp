@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/bpf.h>
-#include <linux/capability.h>
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -27,6 +26,7 @@
 #include "common/fd.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "ebpf/bpf_util.h"
 #include "ebpf/kernel_fs.h"
 
 namespace cowbench::ebpf {
@@ -34,7 +34,6 @@ namespace {
 
 constexpr const char* kVmlinuxBtf = "/sys/kernel/btf/vmlinux";
 constexpr const char* kKprobePmuType = "/sys/bus/event_source/devices/kprobe/type";
-constexpr int kEnotsupp = 524;  // the kernel-internal ENOTSUPP, which user space sees as is
 
 // r0 = 0; exit — valid for every program type probed here.
 const bpf_insn kReturnZero[] = {
@@ -42,63 +41,9 @@ const bpf_insn kReturnZero[] = {
     {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
 };
 
-int silent_print(libbpf_print_level, const char*, va_list) { return 0; }
-
-// Silences libbpf's messages while alive, then restores the previous callback.
-class QuietLibbpf {
- public:
-  QuietLibbpf() : previous_(libbpf_set_print(silent_print)) {}
-  QuietLibbpf(const QuietLibbpf&) = delete;
-  QuietLibbpf& operator=(const QuietLibbpf&) = delete;
-  ~QuietLibbpf() { libbpf_set_print(previous_); }
-
- private:
-  libbpf_print_fn_t previous_;
-};
-
-struct BtfDeleter {
-  void operator()(btf* b) const noexcept { btf__free(b); }
-};
-using BtfPtr = std::unique_ptr<btf, BtfDeleter>;
-
 bool exists(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0;
-}
-
-std::string errno_name(int err) {
-  if (err == kEnotsupp) return "ENOTSUPP";
-  const char* n = strerrorname_np(err);
-  return n ? n : fmt::format("errno {}", err);
-}
-
-// "EPERM: Operation not permitted"
-std::string errno_text(int err) {
-  return fmt::format("{}: {}", errno_name(err), err == kEnotsupp ? "operation not supported" : std::strerror(err));
-}
-
-bool has_cap(int cap) {
-  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2]{};
-  if (syscall(SYS_capget, &hdr, data) != 0) return false;
-  return data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap);
-}
-
-// Why this process cannot load and attach tracing programs, or nullopt.
-std::optional<std::string> privilege_problem() {
-  if (geteuid() != 0) return fmt::format("needs root (running as uid {})", geteuid());
-  if (!has_cap(CAP_SYS_ADMIN) && !(has_cap(CAP_BPF) && has_cap(CAP_PERFMON)))
-    return std::string("needs root with CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); they are not in the effective set");
-  return std::nullopt;
-}
-
-// The likely cause of an EPERM from the kernel for `what` ("fentry", "kprobes"...).
-std::string eperm_cause(const std::string& what) {
-  Lockdown l = read_lockdown();
-  if (!l.mode.empty() && l.mode != "none") return fmt::format("kernel lockdown={} refuses {} (EPERM)", l.mode, what);
-  std::string lockdown = l.mode.empty() ? "lockdown unknown: " + l.how : "lockdown=none";
-  return fmt::format("the kernel refuses {} (EPERM; {}): a capability or an LSM policy (SELinux, AppArmor, BPF LSM)?",
-                     what, lockdown);
 }
 
 // Why `step` (load, attach, perf_event_open...) failed with `err` for `what` ("fentry",
@@ -107,15 +52,6 @@ std::string failure(const std::string& step, const std::string& what, int err, c
   std::string cause = fmt::format("{} failed: {}", step, err == EPERM ? eperm_cause(what) : errno_text(err));
   if (!verifier.empty()) cause += "; verifier: " + verifier;
   return cause;
-}
-
-// The last non-empty line of a verifier log (where it says what it rejected).
-std::string last_line(const std::string& log) {
-  std::istringstream in(log);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!line.empty()) last = line;
-  return last;
 }
 
 struct Program {
@@ -153,7 +89,7 @@ Program load_program(const std::string& what, bpf_prog_type type, bpf_prog_load_
     p.fd = Fd(rc);
     return p;
   }
-  p.error = failure("load", what, -rc, last_line(log.c_str()));
+  p.error = failure("load", what, -rc, tail_lines(log.c_str(), 1));
   return p;
 }
 
@@ -337,7 +273,7 @@ std::optional<std::string> first_in_kallsyms(const std::vector<std::string>& nam
 ProbeResult probe_btf() {
   if (!exists(kVmlinuxBtf))
     return {false, fmt::format("no {} (kernel built without CONFIG_DEBUG_INFO_BTF)", kVmlinuxBtf)};
-  QuietLibbpf quiet;
+  LibbpfLog quiet;
   BtfPtr vmlinux(btf__load_vmlinux_btf());
   if (!vmlinux) return {false, fmt::format("cannot parse {}: {}", kVmlinuxBtf, errno_text(errno))};
   size_t modules = 0;
@@ -353,7 +289,7 @@ ProbeResult probe_btf() {
 
 ProbeResult probe_tracepoint() {
   if (auto why = privilege_problem()) return {false, *why};
-  QuietLibbpf quiet;
+  LibbpfLog quiet;
   Tracefs tracefs = find_tracefs(true);
   if (tracefs.path.empty()) return {false, tracefs.error};
   std::string error;
@@ -382,7 +318,7 @@ ProbeResult probe_tracepoint() {
 
 ProbeResult probe_raw_tracepoint() {
   if (auto why = privilege_problem()) return {false, *why};
-  QuietLibbpf quiet;
+  LibbpfLog quiet;
   Program prog = load_program("raw tracepoint programs", BPF_PROG_TYPE_RAW_TRACEPOINT, {});
   if (!prog.fd) return {false, prog.error};
   int link = bpf_raw_tracepoint_open("sys_enter", prog.fd.get());
@@ -395,7 +331,7 @@ ProbeResult probe_raw_tracepoint() {
 
 ProbeResult probe_tp_btf() {
   if (auto why = privilege_problem()) return {false, *why};
-  QuietLibbpf quiet;
+  LibbpfLog quiet;
   BtfPtr vmlinux(btf__load_vmlinux_btf());
   if (!vmlinux) return {false, fmt::format("no vmlinux BTF ({}): tp_btf needs it", errno_text(errno))};
   constexpr const char* kTypedef = "btf_trace_sched_process_exec";
@@ -415,7 +351,7 @@ ProbeResult probe_tp_btf() {
 
 ProbeResult probe_fentry(const std::vector<std::string>& candidates) {
   if (auto why = privilege_problem()) return {false, *why};
-  QuietLibbpf quiet;
+  LibbpfLog quiet;
   BtfPtr vmlinux(btf__load_vmlinux_btf());
   if (!vmlinux) return {false, fmt::format("no vmlinux BTF ({}): fentry needs it", errno_text(errno))};
   // overlayfs may be a module with its own BTF, split on top of vmlinux's.
@@ -466,7 +402,7 @@ ProbeResult probe_fentry(const std::vector<std::string>& candidates) {
 
 ProbeResult probe_kprobe(const std::string& func) {
   if (auto why = privilege_problem()) return {false, *why};
-  QuietLibbpf quiet;
+  LibbpfLog quiet;
   Program prog = load_program("kprobes", BPF_PROG_TYPE_KPROBE, {});
   if (!prog.fd) return {false, fmt::format("kprobe on {}: {}", func, prog.error)};
 

@@ -1,4 +1,4 @@
-/* The records and counters shared by copyup.bpf.c and its C++ loader (ebpf/tracer.cpp). */
+/* The records and counters shared by copyup.bpf.c and its C++ loader (ebpf/tracer_*.cpp). */
 #ifndef COWBENCH_EBPF_TRACE_EVENTS_H
 #define COWBENCH_EBPF_TRACE_EVENTS_H
 

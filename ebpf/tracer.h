@@ -4,14 +4,10 @@
 #include <cstddef>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "ebpf/trace_session.h"
 
 namespace cowbench::ebpf {
-
-// The probe modes, best first.
-const std::vector<std::string>& trace_modes();
 
 struct TracerOptions {
   size_t ringbuf_bytes = size_t{4} << 20;  // a power of two, at least one page
@@ -27,8 +23,9 @@ struct TracerOptions {
 // cowbench) and attaches them; windows are opened per container with begin().
 //   mode "fentry" / "kprobe" / "tracepoint": that mode, or Error(kUsage, "--trace MODE: <why
 //     it cannot work here>") — e.g. kernel lockdown refusing fentry and kprobes.
-//   mode "auto": the first of trace_modes() that loads; its details() record why the better
-//     ones lost. Returns nullptr when none works, with the reasons in *why_none.
+//   mode "auto": the first of kProbeModes (ebpf/trace_modes.h) that loads; its details()
+//     record why the better ones lost. Returns nullptr when none works, with the reasons in
+//     *why_none.
 // Any other mode: Error(kUsage). Needs root (CAP_BPF + CAP_PERFMON or CAP_SYS_ADMIN).
 // Everything loaded or attached is released by the session's destructor, also when opening
 // fails half-way; nothing stays attached after the process exits.

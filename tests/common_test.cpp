@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -134,6 +135,51 @@ TEST(Mount, MountsUnderDeepestFirst) {
   inner.close();
   outer.close();
   EXPECT_TRUE(mounts_under(d.path()).empty());
+}
+
+// mountinfo as the kernel writes it: spaces in mount points are "\040", optional fields
+// (shared:N) come before "-", and the dev is the super block's (one for all btrfs subvolumes).
+TEST(Mount, MountinfoParserUnescapesAndKeepsTheDev) {
+  const char* text =
+      "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+      "40 22 0:45 / /mnt/my\\040disk rw,noatime shared:20 master:3 - btrfs /dev/loop\\0400 rw,subvolid=5,subvol=/\n"
+      "41 40 0:45 /sub /mnt/my\\040disk/vol rw - btrfs /dev/loop\\0400 rw,subvolid=256,subvol=/sub\n"
+      "garbage\n";
+  std::vector<MountEntry> mounts = parse_mountinfo(text);
+  ASSERT_EQ(mounts.size(), 3u);
+  EXPECT_EQ(mounts[0].mount_point, "/");
+  EXPECT_EQ(mounts[0].dev_major, 8u);
+  EXPECT_EQ(mounts[0].dev_minor, 1u);
+  const MountEntry& disk = mounts[1];
+  EXPECT_EQ(disk.mount_point, "/mnt/my disk");
+  EXPECT_EQ(disk.fs_type, "btrfs");
+  EXPECT_EQ(disk.source, "/dev/loop 0");
+  EXPECT_EQ(disk.options, "rw,noatime");
+  EXPECT_EQ(disk.super_options, "rw,subvolid=5,subvol=/");
+  EXPECT_EQ(disk.dev_major, 0u);
+  EXPECT_EQ(disk.dev_minor, 45u);
+  EXPECT_EQ(mounts[2].mount_point, "/mnt/my disk/vol");
+  EXPECT_EQ(mounts[2].fs_type, "btrfs");
+
+  // The longest mount point that is a whole-component prefix of the path.
+  EXPECT_EQ(mount_holding(mounts, "/mnt/my disk").mount_point, "/mnt/my disk");
+  MountEntry file = mount_holding(mounts, "/mnt/my disk/a file");
+  EXPECT_EQ(file.mount_point, "/mnt/my disk");
+  EXPECT_EQ(file.dev_minor, 45u);
+  EXPECT_EQ(mount_holding(mounts, "/mnt/my disk/vol/x").mount_point, "/mnt/my disk/vol");
+  EXPECT_EQ(mount_holding(mounts, "/mnt/my diskette").mount_point, "/");
+  EXPECT_EQ(mount_holding(mounts, "/mnt/my\\040disk/x").mount_point, "/");
+  EXPECT_EQ(mount_holding({}, "/x").mount_point, "");
+}
+
+// The dev of a real mount is the st_dev of its root (except on btrfs, whose subvolumes
+// have devs of their own).
+TEST(Mount, MountOfHasTheDevOfItsFileSystem) {
+  MountEntry root = mount_of("/proc/self");
+  EXPECT_EQ(root.fs_type, "proc");
+  struct stat st {};
+  ASSERT_EQ(stat(root.mount_point.c_str(), &st), 0) << root.mount_point;
+  EXPECT_EQ(makedev(root.dev_major, root.dev_minor), st.st_dev) << root.mount_point;
 }
 
 TEST(Process, OwnerPidOfNamesAndGoneProcesses) {

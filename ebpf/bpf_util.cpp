@@ -1,0 +1,142 @@
+// The libbpf helpers shared by the tracer and the probes (see bpf_util.h).
+#include "ebpf/bpf_util.h"
+
+#include <fmt/format.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <mutex>
+#include <sstream>
+#include <utility>
+
+#include "common/log.h"
+#include "ebpf/kernel_fs.h"
+
+namespace cowbench::ebpf {
+namespace {
+
+// Where captured messages go; guarded because libbpf may print from any thread.
+std::mutex g_sink_mutex;
+std::string* g_sink = nullptr;
+
+int quiet_print(libbpf_print_level, const char*, va_list) { return 0; }
+
+int capture_print(libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buf[1024];
+  int n = vsnprintf(buf, sizeof buf, format, args);
+  if (n <= 0) return 0;
+  std::string line(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  {
+    std::lock_guard<std::mutex> lock(g_sink_mutex);
+    if (g_sink) *g_sink += line + "\n";
+  }
+  log::debug("libbpf: {}", line);
+  return 0;
+}
+
+bool has_cap(int cap) {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &hdr, data) != 0) return false;
+  return data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap);
+}
+
+}  // namespace
+
+LibbpfLog::LibbpfLog() {
+  std::lock_guard<std::mutex> lock(g_sink_mutex);
+  previous_sink_ = g_sink;
+  previous_print_ = libbpf_set_print(quiet_print);
+}
+
+LibbpfLog::LibbpfLog(std::string* sink) {
+  std::lock_guard<std::mutex> lock(g_sink_mutex);
+  previous_sink_ = std::exchange(g_sink, sink);
+  previous_print_ = libbpf_set_print(capture_print);
+}
+
+LibbpfLog::~LibbpfLog() {
+  std::lock_guard<std::mutex> lock(g_sink_mutex);
+  g_sink = previous_sink_;
+  libbpf_set_print(previous_print_);
+}
+
+std::string tail_lines(const std::string& text, size_t n) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) lines.push_back(line);
+  std::string out;
+  for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i)
+    out += (out.empty() ? "" : " | ") + lines[i];
+  return out;
+}
+
+std::string errno_name(int err) {
+  if (err == kEnotsupp) return "ENOTSUPP";
+  const char* n = strerrorname_np(err);
+  return n ? n : fmt::format("errno {}", err);
+}
+
+std::string errno_text(int err) {
+  return fmt::format("{}: {}", errno_name(err), err == kEnotsupp ? "operation not supported" : std::strerror(err));
+}
+
+std::string eperm_cause(const std::string& what) {
+  Lockdown l = read_lockdown();
+  if (!l.mode.empty() && l.mode != "none") return fmt::format("kernel lockdown={} refuses {} (EPERM)", l.mode, what);
+  std::string lockdown = l.mode.empty() ? "lockdown unknown: " + l.how : "lockdown=none";
+  return fmt::format("the kernel refuses {} (EPERM; {}): a capability or an LSM policy (SELinux, AppArmor, BPF LSM)?",
+                     what, lockdown);
+}
+
+std::optional<std::string> privilege_problem() {
+  if (geteuid() != 0) return fmt::format("needs root (running as uid {})", geteuid());
+  // Root without the capabilities (a container, capsh --drop) is refused by the kernel too.
+  if (!has_cap(CAP_SYS_ADMIN) && !(has_cap(CAP_BPF) && has_cap(CAP_PERFMON)))
+    return std::string("needs root with CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); they are not in the effective set");
+  return std::nullopt;
+}
+
+void for_each_key_bytes(int map_fd, size_t key_size, const std::function<void(const void* key)>& fn) {
+  std::vector<unsigned char> key(key_size), next(key_size);
+  // The first call (no previous key) returns the first key; each next call the one after.
+  const void* previous = nullptr;
+  while (bpf_map_get_next_key(map_fd, previous, next.data()) == 0) {
+    key.swap(next);
+    previous = key.data();
+    fn(key.data());
+  }
+}
+
+void clear_map(int map_fd, size_t key_size) {
+  // Always the first key, deleted: nothing is skipped when deleting reorders the map.
+  std::vector<unsigned char> key(key_size);
+  while (bpf_map_get_next_key(map_fd, nullptr, key.data()) == 0)
+    if (bpf_map_delete_elem(map_fd, key.data()) != 0) break;
+}
+
+std::vector<uint64_t> percpu_sums(int map_fd, uint32_t entries) {
+  int ncpu = libbpf_num_possible_cpus();
+  std::vector<uint64_t> sums(entries, 0), values(static_cast<size_t>(std::max(ncpu, 1)));
+  for (uint32_t k = 0; k < entries; ++k) {
+    if (bpf_map_lookup_elem(map_fd, &k, values.data()) != 0) continue;
+    for (uint64_t v : values) sums[k] += v;
+  }
+  return sums;
+}
+
+void zero_percpu(int map_fd, uint32_t entries) {
+  std::vector<uint64_t> zero(static_cast<size_t>(std::max(libbpf_num_possible_cpus(), 1)), 0);
+  for (uint32_t k = 0; k < entries; ++k) bpf_map_update_elem(map_fd, &k, zero.data(), BPF_ANY);
+}
+
+}  // namespace cowbench::ebpf

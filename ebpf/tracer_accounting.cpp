@@ -1,0 +1,234 @@
+// The tracer's window accounting: a closed window's counters, maps and ring records turned into TraceCounts.
+#include <bpf/bpf.h>
+#include <dirent.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "ebpf/kernel_names.h"
+#include "ebpf/tracer_internal.h"
+
+namespace cowbench::ebpf {
+namespace {
+
+using nlohmann::json;
+
+// One ring buffer record as an entry of TraceCounts.extra["events"].
+json event_json(const cb_event& e, uint64_t start_ns) {
+  std::string path;
+  int depth = 0;
+  while (depth < CB_NAME_DEPTH && e.names[depth][0]) ++depth;
+  for (int i = depth - 1; i >= 0; --i)
+    path += "/" + std::string(e.names[i], strnlen(e.names[i], CB_NAME_LEN));
+  if (depth == CB_NAME_DEPTH) path = "..." + path;
+  const char* type = e.type == CB_EV_COPYUP ? "copyup" : e.type == CB_EV_FUSE_COPYUP ? "fuse-copyup" : "cow";
+  json j{{"type", type},
+         {"t_ns", static_cast<int64_t>(e.ts_ns - start_ns)},
+         {"pid", e.pid},
+         {"tid", e.tid},
+         {"comm", std::string(e.comm, strnlen(e.comm, sizeof e.comm))},
+         {"dev", kernel_dev_text(e.dev)},
+         {"ino", e.ino},
+         {"bytes", e.bytes}};
+  if (!path.empty()) j["path"] = path;
+  if (e.type == CB_EV_COW) {
+    j["offset"] = e.offset;
+    j["extents"] = e.extents;
+    return j;
+  }
+  j["syscall"] = syscall_name(e.syscall);
+  j["latency_ns"] = e.latency_ns;
+  j["completed_at"] = e.how == CB_HOW_FUSE_REPLY ? "fuse reply" : e.how == CB_HOW_PROBE_EXIT ? "copy-up return" : "syscall exit";
+  if (e.fuse_opcode) {
+    j["fuse_op"] = fuse_opcode_name(e.fuse_opcode);
+    j["fuse_unique"] = e.offset;
+  }
+  return j;
+}
+
+// The regular files below `root` by inode number: size and path below root (for copy-ups
+// that never reached a completion point).
+struct FileAt {
+  int64_t size = 0;
+  std::string path;
+};
+void index_files(const std::string& root, const std::string& rel, std::map<uint64_t, FileAt>& out, int depth = 0) {
+  if (depth > 64) return;
+  std::unique_ptr<DIR, int (*)(DIR*)> d(opendir((root + rel).c_str()), closedir);
+  if (!d) return;
+  while (dirent* e = readdir(d.get())) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    std::string p = rel + "/" + n;
+    struct stat st {};
+    if (lstat((root + p).c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode))
+      index_files(root, p, out, depth + 1);
+    else if (S_ISREG(st.st_mode))
+      out[st.st_ino] = {st.st_size, p};
+  }
+}
+
+// Copy-ups still pending in the tasks map: their task never reached a completion point (an
+// io_uring worker opening for write never returns from a syscall). Sized now, found by inode
+// number in the upper dir.
+struct LateCopyUps {
+  json events = json::array();
+  int64_t bytes = 0;
+  int64_t resolved = 0, unresolved = 0;
+};
+LateCopyUps late_copyups(const TraceWindow& w, int tasks_fd) {
+  std::vector<std::pair<uint32_t, cb_pending>> left;
+  for_each_key<uint32_t>(tasks_fd, [&](uint32_t tid) {
+    cb_task t{};
+    if (bpf_map_lookup_elem(tasks_fd, &tid, &t) != 0) return;
+    for (uint32_t i = 0; i < t.n && i < CB_MAX_PENDING; ++i) left.emplace_back(tid, t.p[i]);
+  });
+  LateCopyUps out;
+  if (left.empty()) return out;
+  std::map<uint64_t, FileAt> files;
+  index_files(w.upper, "", files);
+  for (const auto& [tid, p] : left) {
+    auto it = files.find(p.ino);
+    json e{{"type", w.kind == CB_KIND_FUSE ? "fuse-copyup" : "copyup"},
+           {"t_ns", static_cast<int64_t>(p.created_ns - w.start_ns)},
+           {"tid", tid},
+           {"dev", kernel_dev_text(p.dev)},
+           {"ino", p.ino},
+           {"syscall", syscall_name(p.syscall)},
+           {"completed_at", "window end (no syscall exit: an io_uring worker?)"}};
+    if (it != files.end()) {
+      out.bytes += it->second.size;
+      e["bytes"] = it->second.size;
+      e["path"] = it->second.path;
+      ++out.resolved;
+    } else {
+      e["bytes"] = 0;
+      ++out.unresolved;
+    }
+    out.events.push_back(std::move(e));
+  }
+  return out;
+}
+
+// Copy-ups and bytes per syscall name.
+json by_syscall(int syscalls_fd) {
+  json out = json::object();
+  for_each_key<int32_t>(syscalls_fd, [&](int32_t nr) {
+    cb_syscall_stat s{};
+    if (bpf_map_lookup_elem(syscalls_fd, &nr, &s) != 0) return;
+    out[syscall_name(nr)] = {{"copyups", s.copyups}, {"bytes", s.bytes}};
+  });
+  return out;
+}
+
+// FUSE requests per opcode name: count, mean latency, errors, copy-ups, log2 histogram.
+json fuse_ops(int ops_fd, int hist_fd) {
+  json out = json::object();
+  for_each_key<uint32_t>(ops_fd, [&](uint32_t opcode) {
+    cb_fuse_op op{};
+    if (bpf_map_lookup_elem(ops_fd, &opcode, &op) != 0) return;
+    out[fuse_opcode_name(opcode)] = {{"count", op.count},
+                                     {"mean_ns", op.count ? op.total_ns / op.count : 0},
+                                     {"errors", op.errors},
+                                     {"copyups", op.copyups},
+                                     {"latency_hist_log2_ns", json::object()}};
+  });
+  // Histogram keys: opcode << 8 | log2 bucket.
+  for_each_key<uint32_t>(hist_fd, [&](uint32_t key) {
+    uint64_t n = 0;
+    if (bpf_map_lookup_elem(hist_fd, &key, &n) != 0) return;
+    std::string op = fuse_opcode_name(key >> 8);
+    if (out.contains(op)) out[op]["latency_hist_log2_ns"][fmt::format("{}", uint64_t{1} << (key & 0xff))] = n;
+  });
+  return out;
+}
+
+}  // namespace
+
+TraceCounts account_window(const TraceWindow& w, const WindowMaps& maps, WindowRecords& records, bool record_syscalls) {
+  std::vector<uint64_t> c = percpu_sums(maps.counters, CB_C_COUNT);
+  std::vector<uint64_t> hist = percpu_sums(maps.copyup_hist, CB_HIST_BUCKETS);
+  TraceCounts out;
+  json& x = out.extra;
+  out.lost_events = static_cast<int64_t>(c[CB_C_LOST]);
+
+  LateCopyUps late = late_copyups(w, maps.tasks);
+  json syscalls = by_syscall(maps.syscalls);
+  int64_t copyups = static_cast<int64_t>(c[CB_C_COPYUPS]) + late.resolved + late.unresolved;
+  int64_t bytes = static_cast<int64_t>(c[CB_C_COPYUP_BYTES]) + late.bytes;
+  json latency_hist = json::object();
+  for (size_t b = 0; b < hist.size(); ++b)
+    if (hist[b]) latency_hist[fmt::format("{}", uint64_t{1} << b)] = hist[b];
+  json fuse = fuse_ops(maps.fuse_ops, maps.fuse_hist);
+  int64_t cow_files = 0;
+  for_each_key<cb_file_key>(maps.cow_files, [&](const cb_file_key&) { ++cow_files; });
+
+  // The counts, by what this backend does.
+  out.cow_extents = static_cast<int64_t>(c[CB_C_COW_EXTENTS]);
+  out.cow_bytes = static_cast<int64_t>(c[CB_C_COW_BYTES]);
+  switch (w.kind) {
+    case CB_KIND_OVERLAY:
+    case CB_KIND_FUSE:
+      out.copyup_events = copyups;
+      out.copyup_bytes = bytes;
+      break;
+    case CB_KIND_EXTENT:
+      // No whole-file copies: a "copy-up" is a lower file that got extents of its own.
+      out.copyup_events = cow_files;
+      out.copyup_bytes = out.cow_bytes;
+      break;
+    default:
+      out.copyup_events = out.copyup_bytes = 0;
+      break;
+  }
+  if (!w.observable) {
+    out.copyup_events = out.copyup_bytes = -1;
+    if (w.kind == CB_KIND_EXTENT) out.cow_extents = out.cow_bytes = -1;
+  }
+  out.copyup_latencies_ns = std::move(records.latencies);
+
+  // What the counts are made of, for results.json.
+  static const char* const kinds[] = {"none", "overlayfs", "fuse-overlayfs", "block-cow"};
+  x["window"] = {{"kind", kinds[std::min<uint32_t>(w.kind, 3)]}, {"observable", w.observable}};
+  if (!w.upper.empty()) {
+    x["window"]["upper"] = w.upper;
+    x["window"]["upper_fs"] = w.upper_fs;
+    x["window"]["upper_dev"] = kernel_dev_text(w.upper_dev);
+  }
+  if (!w.observable) x["window"]["why_not"] = w.why_not;
+  x["lost_events"] = out.lost_events;
+  x["copyups_by_syscall"] = std::move(syscalls);
+  x["copyup_latency_hist_log2_ns"] = latency_hist;
+  if (c[CB_C_FUSE_REQUESTS] || !fuse.empty()) x["fuse"] = {{"requests", c[CB_C_FUSE_REQUESTS]}, {"ops", fuse}};
+  if (w.kind == CB_KIND_EXTENT) x["cow_files"] = cow_files;
+  if (c[CB_C_PENDING_OVERFLOW]) x["copyups_without_size"] = c[CB_C_PENDING_OVERFLOW];
+  if (late.resolved || late.unresolved) {
+    x["copyups_completed_at_end"] = {{"sized", late.resolved}, {"gone", late.unresolved}};
+    for (const auto& e : late.events) {
+      json& s = x["copyups_by_syscall"][e.at("syscall").get<std::string>()];
+      if (!s.is_object()) s = {{"copyups", 0}, {"bytes", 0}};
+      s["copyups"] = s["copyups"].get<int64_t>() + 1;
+      s["bytes"] = s["bytes"].get<int64_t>() + e.at("bytes").get<int64_t>();
+    }
+  }
+  if (c[CB_C_TMPFILES_SKIPPED]) x["container_tmpfiles_ignored"] = c[CB_C_TMPFILES_SKIPPED];
+  if (c[CB_C_PROBE_WINDOWS]) x["probe_windows"] = c[CB_C_PROBE_WINDOWS];
+  if (record_syscalls) x["syscall_records"] = {{"emitted", c[CB_C_SYSCALL_RECORDS]}, {"read", records.syscall_records}};
+  json events = json::array();
+  for (const auto& e : records.kept) events.push_back(event_json(e, w.start_ns));
+  for (auto& e : late.events) events.push_back(std::move(e));
+  x["events"] = std::move(events);
+  if (records.not_kept) x["events_not_kept"] = records.not_kept;
+  if (out.lost_events && !out.copyup_latencies_ns.empty())
+    x["latencies_partial"] = "some records were lost: latency quantiles cover the records read; counts and "
+                             "copyup_latency_hist_log2_ns cover everything";
+  records.clear();
+  return out;
+}
+
+}  // namespace cowbench::ebpf

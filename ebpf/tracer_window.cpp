@@ -1,0 +1,172 @@
+// The tracer's window: what a target is for the programs (upper dir, dev, O_TMPFILE check), and begin()/end() around a container.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "common/error.h"
+#include "common/fd.h"
+#include "common/log.h"
+#include "common/mount.h"
+#include "ebpf/kernel_names.h"
+#include "ebpf/tracer_internal.h"
+
+namespace cowbench::ebpf {
+namespace {
+
+// The super block dev of the file system holding `path` (kernel encoding), from
+// /proc/self/mountinfo: not stat(2), as btrfs reports a per-subvolume st_dev.
+uint32_t super_dev(const std::string& path) {
+  MountEntry m = mount_of(path);
+  if (m.mount_point.empty()) fail(Errc::kNotFound, "no mount holds {} in /proc/self/mountinfo", path);
+  return kernel_dev(m.dev_major, m.dev_minor);
+}
+
+}  // namespace
+
+TraceWindow describe_window(const TraceTarget& t, const std::function<bool(const char*)>& attached) {
+  TraceWindow w;
+  const Mount* layered = nullptr;
+  for (const auto& m : t.mounts)
+    if (m.type == "overlay" || m.type.starts_with("fuse")) layered = &m;
+  auto option = [](const Mount& m, const std::string& key) {
+    for (const auto& o : m.options)
+      if (o.starts_with(key + "=")) return o.substr(key.size() + 1);
+    return std::string();
+  };
+  if (t.cow == snap::Granularity::kTree) {
+    w.kind = CB_KIND_NONE;
+    return w;
+  }
+  if (t.cow == snap::Granularity::kFile) {
+    if (!layered || option(*layered, "upperdir").empty()) return w;  // read-only: nothing to copy up
+    w.upper = option(*layered, "upperdir");
+    w.workdir = option(*layered, "workdir");
+    w.kind = layered->type == "overlay" ? CB_KIND_OVERLAY : CB_KIND_FUSE;
+  } else {
+    for (const auto& m : t.mounts)
+      if (m.type == "bind") w.upper = m.source;
+    if (w.upper.empty()) fail(Errc::kInvalidInput, "tracing {}: its mounts have no writable directory", t.backend);
+    w.kind = CB_KIND_EXTENT;
+  }
+  w.upper_dev = super_dev(w.upper);
+  struct stat st {};
+  if (stat(w.upper.c_str(), &st) != 0) fail_sys("stat {}", w.upper);
+  w.upper_ino = st.st_ino;
+  struct statfs sf {};
+  if (statfs(w.upper.c_str(), &sf) == 0) w.upper_fs = fs_magic_name(static_cast<long>(sf.f_type));
+
+  switch (w.kind) {
+    case CB_KIND_OVERLAY: {
+      // overlayfs copies regular files up through an O_TMPFILE where the upper file system has
+      // it (ext4, xfs, btrfs, tmpfs...); elsewhere it creates and renames in its workdir.
+      Fd tmp(open(w.upper.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+      if (!tmp) {
+        w.observable = false;
+        w.why_not = fmt::format("the upper file system ({}) has no O_TMPFILE ({}): overlayfs copies up through "
+                                "its workdir there, which the tracepoints do not show",
+                                w.upper_fs, errno_text(errno));
+      }
+      break;
+    }
+    case CB_KIND_FUSE: {
+      if (w.workdir.empty()) fail(Errc::kInvalidInput, "tracing {}: the fuse-overlayfs mount has no workdir=", t.backend);
+      if (stat(w.workdir.c_str(), &st) != 0) fail_sys("stat {}", w.workdir);
+      w.fuse_workdir = st.st_ino;
+      if (!attached("cb_fuse_end")) {
+        w.observable = false;
+        w.why_not = "the fuse_request_end tracepoint is not attached (see programs)";
+      }
+      break;
+    }
+    case CB_KIND_EXTENT: {
+      const char* needed = w.upper_fs == "xfs" ? "cb_xfs_cow_remap" : w.upper_fs == "btrfs" ? "cb_btrfs_ordered" : nullptr;
+      if (!needed) {
+        w.observable = false;
+        w.why_not = fmt::format("block CoW is observed on XFS and btrfs; {} is on {}", w.upper, w.upper_fs);
+      } else if (!attached(needed)) {
+        w.observable = false;
+        w.why_not = fmt::format("{} is not attached (see programs)", needed);
+      }
+      break;
+    }
+    default: break;
+  }
+  return w;
+}
+
+void BpfTracer::begin(const TraceTarget& target) {
+  if (open_) {
+    log::warn("tracer: a window was still open; closing it");
+    end();
+  }
+  TraceWindow w = describe_window(target, [this](const char* p) { return attached(p); });
+  reset_maps();
+  {
+    // Records of an earlier window (or of nothing) are dropped.
+    std::lock_guard<std::mutex> lock(ring_mutex_);
+    ring_buffer__consume(ring_.get());
+    records_.clear();
+  }
+
+  cb_window& bw = skel_->bss->window;
+  bw.kind = w.kind;
+  bw.upper_dev = w.upper_dev;
+  bw.upper_ino = w.upper_ino;
+  bw.fuse_workdir = w.fuse_workdir;
+  bw.fuse_tgid = target.fuse_daemon_pid > 0 ? static_cast<uint32_t>(target.fuse_daemon_pid) : 0;
+  bw.flags = options_.record_syscalls ? CB_FLAG_ALL_SYSCALLS : 0;
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  w.start_ns = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
+  // The cgroup id opens the window: written last, after everything it guards.
+  __atomic_store_n(&bw.cgroup_id, target.cgroup_id, __ATOMIC_RELEASE);
+  window_ = w;
+  open_ = true;
+}
+
+TraceCounts BpfTracer::end() {
+  if (!open_) fail(Errc::kFailedPrecondition, "tracer: end() without begin()");
+  const TraceWindow& w = window_;
+  // Block CoW happens at writeback: make it happen now, inside the window.
+  if (w.kind == CB_KIND_EXTENT) {
+    Fd fd(open(w.upper.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd || syncfs(fd.get()) != 0) log::warn("tracer: syncfs {}: {}", w.upper, std::strerror(errno));
+  }
+  __atomic_store_n(&skel_->bss->window.cgroup_id, uint64_t{0}, __ATOMIC_RELEASE);
+  open_ = false;
+  // Whatever the window produced, read now; from here on the records are this thread's.
+  std::lock_guard<std::mutex> records_lock(ring_mutex_);
+  ring_buffer__consume(ring_.get());
+  return account_window(w, maps(), records_, options_.record_syscalls);
+}
+
+WindowMaps BpfTracer::maps() const {
+  const auto& m = skel_->maps;
+  WindowMaps out;
+  out.counters = bpf_map__fd(m.counters);
+  out.copyup_hist = bpf_map__fd(m.copyup_hist);
+  out.tasks = bpf_map__fd(m.tasks);
+  out.syscalls = bpf_map__fd(m.syscalls);
+  out.fuse_ops = bpf_map__fd(m.fuse_ops);
+  out.fuse_hist = bpf_map__fd(m.fuse_hist);
+  out.cow_files = bpf_map__fd(m.cow_files);
+  return out;
+}
+
+// Empties every map a window fills.
+void BpfTracer::reset_maps() {
+  for (bpf_map* m : {skel_->maps.tasks, skel_->maps.reqs, skel_->maps.conns, skel_->maps.fuse_ops, skel_->maps.fuse_hist,
+                     skel_->maps.dirtied, skel_->maps.created, skel_->maps.cow_files, skel_->maps.syscalls})
+    clear_map(bpf_map__fd(m), bpf_map__key_size(m));
+  zero_percpu(bpf_map__fd(skel_->maps.counters), CB_C_COUNT);
+  zero_percpu(bpf_map__fd(skel_->maps.copyup_hist), CB_HIST_BUCKETS);
+}
+
+}  // namespace cowbench::ebpf
