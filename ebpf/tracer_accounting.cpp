@@ -81,7 +81,7 @@ struct LateCopyUps {
   int64_t bytes = 0;
   int64_t resolved = 0, unresolved = 0;
 };
-LateCopyUps late_copyups(const TraceWindow& w, int tasks_fd) {
+LateCopyUps late_copyups(const WatchedWindow& w, int tasks_fd) {
   std::vector<std::pair<uint32_t, cb_pending>> left;
   for_each_key<uint32_t>(tasks_fd, [&](uint32_t tid) {
     cb_task t{};
@@ -150,7 +150,7 @@ json fuse_ops(int ops_fd, int hist_fd) {
 
 }  // namespace
 
-TraceCounts account_window(const TraceWindow& w, const WindowMaps& maps, WindowRecords& records, bool record_syscalls) {
+TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, WindowRecords& records, bool record_syscalls) {
   std::vector<uint64_t> c = percpu_sums(maps.counters, CB_C_COUNT);
   std::vector<uint64_t> hist = percpu_sums(maps.copyup_hist, CB_HIST_BUCKETS);
   TraceCounts out;

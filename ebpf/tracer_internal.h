@@ -34,7 +34,7 @@ struct SkelDeleter {
 using SkelPtr = std::unique_ptr<copyup, SkelDeleter>;
 
 // What one window watches (tracer_window.cpp: describe_window).
-struct TraceWindow {
+struct WatchedWindow {
   uint32_t kind = CB_KIND_NONE;
   std::string upper;    // upper dir / writable dir
   std::string workdir;  // overlay / fuse workdir
@@ -50,7 +50,7 @@ struct TraceWindow {
 // Describes what `target` is for the programs: its kind, upper directory (dev and inode), and
 // whether its copy-ups can be seen here (O_TMPFILE on the upper file system, the needed
 // programs attached: attached(program name)). Throws when the target's mounts cannot be read.
-TraceWindow describe_window(const TraceTarget& target, const std::function<bool(const char*)>& attached);
+WatchedWindow describe_window(const TraceTarget& target, const std::function<bool(const char*)>& attached);
 
 // The ring buffer records of one window, filled by the reader thread.
 struct WindowRecords {
@@ -76,7 +76,7 @@ struct WindowMaps {
 // Turns a closed window's maps and records into its TraceCounts (tracer_accounting.cpp):
 // counts by backend kind, copy-ups still pending at the end, per syscall and FUSE opcode,
 // the events JSON. Takes the records' latencies and leaves `records` empty.
-TraceCounts account_window(const TraceWindow& w, const WindowMaps& maps, WindowRecords& records, bool record_syscalls);
+TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, WindowRecords& records, bool record_syscalls);
 
 // The TraceSession of the BPF programs in copyup.bpf.c.
 class BpfTracer final : public TraceSession {
@@ -119,7 +119,7 @@ class BpfTracer final : public TraceSession {
 
   // The open window.
   bool open_ = false;
-  TraceWindow window_;
+  WatchedWindow window_;
   std::thread reader_;
   std::atomic<bool> reading_{false};
   std::mutex ring_mutex_;  // ring_buffer__consume and the records on_record fills

@@ -30,8 +30,8 @@ uint32_t super_dev(const std::string& path) {
 
 }  // namespace
 
-TraceWindow describe_window(const TraceTarget& t, const std::function<bool(const char*)>& attached) {
-  TraceWindow w;
+WatchedWindow describe_window(const TraceTarget& t, const std::function<bool(const char*)>& attached) {
+  WatchedWindow w;
   const Mount* layered = nullptr;
   for (const auto& m : t.mounts)
     if (m.type == "overlay" || m.type.starts_with("fuse")) layered = &m;
@@ -106,7 +106,7 @@ void BpfTracer::begin(const TraceTarget& target) {
     log::warn("tracer: a window was still open; closing it");
     end();
   }
-  TraceWindow w = describe_window(target, [this](const char* p) { return attached(p); });
+  WatchedWindow w = describe_window(target, [this](const char* p) { return attached(p); });
   reset_maps();
   {
     // Records of an earlier window (or of nothing) are dropped.
@@ -133,7 +133,7 @@ void BpfTracer::begin(const TraceTarget& target) {
 
 TraceCounts BpfTracer::end() {
   if (!open_) fail(Errc::kFailedPrecondition, "tracer: end() without begin()");
-  const TraceWindow& w = window_;
+  const WatchedWindow& w = window_;
   // Block CoW happens at writeback: make it happen now, inside the window.
   if (w.kind == CB_KIND_EXTENT) {
     Fd fd(open(w.upper.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

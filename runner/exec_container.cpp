@@ -9,9 +9,9 @@
 namespace cowbench {
 namespace {
 
-class ContainerExecutor final : public Executor {
+class ContainerExecutor final : public ShapeExecutor {
  public:
-  explicit ContainerExecutor(RunContext& ctx) : ctx_(ctx) {}
+  using ShapeExecutor::ShapeExecutor;
 
   std::vector<rep::Run> run(Backend& b, Planned& p, int repeat) override {
     rep::Run run = ctx_.new_run(b, p.name, repeat);
@@ -55,8 +55,6 @@ class ContainerExecutor final : public Executor {
     return {run};
   }
 
- private:
-  RunContext& ctx_;
 };
 
 }  // namespace

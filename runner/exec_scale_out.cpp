@@ -12,9 +12,9 @@
 namespace cowbench {
 namespace {
 
-class ScaleOutExecutor final : public Executor {
+class ScaleOutExecutor final : public ShapeExecutor {
  public:
-  explicit ScaleOutExecutor(RunContext& ctx) : ctx_(ctx) {}
+  using ShapeExecutor::ShapeExecutor;
 
   std::vector<rep::Run> run(Backend& b, Planned& p, int repeat) override {
     std::vector<rep::Run> out;
@@ -98,8 +98,6 @@ class ScaleOutExecutor final : public Executor {
     containers.clear();  // removed now, by their destructors (failures are logged)
     return run;
   }
-
-  RunContext& ctx_;
 };
 
 }  // namespace

@@ -8,9 +8,9 @@
 namespace cowbench {
 namespace {
 
-class SnapshotterExecutor final : public Executor {
+class SnapshotterExecutor final : public ShapeExecutor {
  public:
-  explicit SnapshotterExecutor(RunContext& ctx) : ctx_(ctx) {}
+  using ShapeExecutor::ShapeExecutor;
 
   std::vector<rep::Run> run(Backend& b, Planned& p, int repeat) override {
     rep::Run run = ctx_.new_run(b, p.name, repeat);
@@ -78,8 +78,6 @@ class SnapshotterExecutor final : public Executor {
     }
     for (auto it = work.layers.rbegin(); it != work.layers.rend(); ++it) b.sn->remove(*it);
   }
-
-  RunContext& ctx_;
 };
 
 }  // namespace

@@ -23,6 +23,15 @@ class Executor {
   virtual std::vector<rep::Run> run(Backend& b, Planned& p, int repeat) = 0;
 };
 
+// What every executor holds: the run's shared state.
+class ShapeExecutor : public Executor {
+ public:
+  explicit ShapeExecutor(RunContext& ctx) : ctx_(ctx) {}
+
+ protected:
+  RunContext& ctx_;
+};
+
 // The executor of a shape: kContainer (one container), kScaleOut (N containers at once),
 // kSnapshotter (snapshot operations on the host, e.g. containerd-bench).
 std::unique_ptr<Executor> make_executor(wl::Shape shape, RunContext& ctx);
