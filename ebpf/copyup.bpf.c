@@ -32,6 +32,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define S_IFMT 00170000
 #define S_IFREG 0100000
+#define I_DIRTY_PAGES_CB 4 /* I_DIRTY_PAGES, (1 << 2) since 2.6 */
 
 /* Types of file systems that may be modules (then they are not in vmlinux.h): only the fields
  * used, relocated by CO-RE against whichever BTF has them (the ___cb suffix is ignored). */
@@ -81,6 +82,8 @@ const volatile __s32 nr_open = -1, nr_openat = -1, nr_openat2 = -1, nr_creat = -
 const volatile __s32 nr_ignored[8] = {-1, -1, -1, -1, -1, -1, -1, -1}; /* mount-family syscalls */
 const volatile __u32 o_tmpfile = 0; /* O_TMPFILE (incl. O_DIRECTORY) */
 const volatile __u32 o_creat = 0;
+const volatile __u32 o_trunc = 0;
+const volatile __s32 nr_truncate = -1, nr_ftruncate = -1;
 const volatile __u32 fmode_created = 0;  /* FMODE_CREATED, 0: unknown (then O_CREAT is trusted) */
 const volatile __u64 wake_bytes = 1 << 16; /* wake the reader once this much is queued */
 
@@ -163,6 +166,15 @@ struct {
   __type(value, struct cb_cow_file);
 } cow_files SEC(".maps");
 
+/* Upper inodes copied up metadata-only in this window (metacopy=on): their data copy-up is
+ * still to come. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct cb_file_key);
+  __type(value, __u8);
+} metacopied SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1024);
@@ -235,6 +247,15 @@ static __always_inline bool is_open(long nr) {
   return nr >= 0 && (nr == nr_openat || nr == nr_open || nr == nr_openat2 || nr == nr_creat);
 }
 
+/* A syscall after which overlayfs needs the file's data: an open for write or with O_TRUNC,
+ * a truncate. */
+static __always_inline bool writes_data(struct pt_regs *regs, long nr) {
+  if (nr >= 0 && (nr == nr_truncate || nr == nr_ftruncate)) return true;
+  if (!is_open(nr)) return false;
+  __u64 f = open_flags(regs, nr);
+  return (f & 3) != 0 || (f & o_trunc) != 0; /* O_WRONLY, O_RDWR (O_ACCMODE = 3), O_TRUNC */
+}
+
 /* The value under `key` in a hash map, inserted as zeroes first when missing; NULL only when
  * the map is full. */
 #define lookup_or_zero(map, key, type)                   \
@@ -249,7 +270,7 @@ static __always_inline bool is_open(long nr) {
   })
 
 /* Adds a copy-up in flight to the current task. */
-static __always_inline void add_pending(struct inode *inode, __u32 dev, __s32 nr) {
+static __always_inline void add_pending(struct inode *inode, __u32 dev, __s32 nr, __u32 kind, __u32 flags) {
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
   struct cb_task *t = lookup_or_zero(&tasks, &tid, struct cb_task);
   if (!t) {
@@ -270,6 +291,8 @@ static __always_inline void add_pending(struct inode *inode, __u32 dev, __s32 nr
   p->dev = dev;
   p->created_ns = bpf_ktime_get_ns();
   p->syscall = (__s32)nr;
+  p->kind = kind;
+  p->flags = flags;
   t->n = n + 1;
 }
 
@@ -304,15 +327,39 @@ static __always_inline void submit(struct cb_event *e) {
   bpf_ringbuf_submit(e, queued >= wake_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
+/* What a kernel overlayfs copy-up copied. Without metacopy=on: data. With it, overlayfs copies
+ * metadata only unless the file is opened for write or truncated (ovl_need_meta_copy_up); a data
+ * copy through the page cache also leaves the upper inode with pages (a clone leaves none, but
+ * is then made by an open for write or a truncate). */
+static __always_inline __u32 copyup_kind(struct cb_pending *p, struct inode *inode) {
+  if (p->kind == CB_CU_META_DATA) return CB_CU_META_DATA;
+  if (!(window.flags & CB_FLAG_METACOPY) || window.kind != CB_KIND_OVERLAY) return CB_CU_DATA;
+  if (p->flags & CB_PF_WRITE) return CB_CU_DATA;
+  if (BPF_CORE_READ(inode, i_mapping, nrpages) > 0) return CB_CU_DATA;
+  return CB_CU_METADATA;
+}
+
 /* Completes one copy-up: counters, histogram, per-syscall, and a ring buffer record. latency
  * < 0: since the upper inode was made. */
 static __always_inline void complete(struct cb_pending *p, __u32 type, __u32 how, __s64 latency, __s32 nr,
                                      __u32 opcode, __u64 unique, __u64 now) {
   struct inode *inode = (struct inode *)p->inode;
-  __u64 size = (__u64)BPF_CORE_READ(inode, i_size);
   __u64 lat = latency >= 0 ? (__u64)latency : now - p->created_ns;
   if (nr == -1) nr = p->syscall;
-  count(CB_C_COPYUPS, 1);
+  __u32 kind = copyup_kind(p, inode);
+  /* Data bytes: the upper inode's size, none for a metadata-only copy-up (sparse, size set). */
+  __u64 size = kind == CB_CU_METADATA ? 0 : (__u64)BPF_CORE_READ(inode, i_size);
+  if (kind == CB_CU_META_DATA) {
+    count(CB_C_META_DATA_COPYUPS, 1); /* the file was counted at its metadata copy-up */
+  } else {
+    count(CB_C_COPYUPS, 1);
+  }
+  if (kind == CB_CU_METADATA) {
+    count(CB_C_METADATA_COPYUPS, 1);
+    struct cb_file_key k = {.ino = p->ino, .dev = p->dev};
+    __u8 one = 1;
+    bpf_map_update_elem(&metacopied, &k, &one, BPF_ANY);
+  }
   count(CB_C_COPYUP_BYTES, size);
   if (type == CB_EV_FUSE_COPYUP) count(CB_C_FUSE_COPYUPS, 1);
   __u32 b = log2_bucket(lat);
@@ -320,7 +367,7 @@ static __always_inline void complete(struct cb_pending *p, __u32 type, __u32 how
   if (h) *h += 1;
   struct cb_syscall_stat *s = lookup_or_zero(&syscalls, &nr, struct cb_syscall_stat);
   if (s) {
-    __sync_fetch_and_add(&s->copyups, 1);
+    if (kind != CB_CU_META_DATA) __sync_fetch_and_add(&s->copyups, 1);
     __sync_fetch_and_add(&s->bytes, size);
   }
   struct cb_event *e = bpf_ringbuf_reserve(&events, sizeof *e, 0);
@@ -339,6 +386,7 @@ static __always_inline void complete(struct cb_pending *p, __u32 type, __u32 how
   e->type = type;
   e->fuse_opcode = opcode;
   e->how = how;
+  e->copyup_kind = kind;
   fill_task(e);
   fill_names(e, inode);
   submit(e);
@@ -373,9 +421,20 @@ int BPF_PROG(cb_mark_inode_dirty, struct inode *inode, int flags) {
     return 0;
   }
   if (kind != CB_KIND_OVERLAY) return 0;
-  /* d_tmpfile(): a regular inode whose link count just dropped to 0, not yet given a dentry. */
   if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG) return 0;
-  if (BPF_CORE_READ(inode, __i_nlink) != 0) return 0;
+  if (BPF_CORE_READ(inode, __i_nlink) != 0) {
+    /* metacopy=on: overlayfs copying the data of a file it copied up metadata-only into the
+     * same upper inode (its first open for write): the inode's first dirtied pages. */
+    if ((window.flags & CB_FLAG_METACOPY) && (flags & I_DIRTY_PAGES_CB)) {
+      struct cb_file_key k = {.ino = BPF_CORE_READ(inode, i_ino), .dev = dev};
+      if (bpf_map_lookup_elem(&metacopied, &k)) {
+        bpf_map_delete_elem(&metacopied, &k);
+        add_pending(inode, dev, (__s32)syscall_nr(current_regs()), CB_CU_META_DATA, CB_PF_WRITE);
+      }
+    }
+    return 0;
+  }
+  /* d_tmpfile(): a regular inode whose link count just dropped to 0, not yet given a dentry. */
   if (BPF_CORE_READ(inode, i_dentry.first)) return 0;
   if (bpf_core_enum_value_exists(enum inode_state_flags_t___cb, I_FREEING___cb) &&
       bpf_core_enum_value_exists(enum inode_state_flags_t___cb, I_WILL_FREE___cb)) {
@@ -392,7 +451,7 @@ int BPF_PROG(cb_mark_inode_dirty, struct inode *inode, int flags) {
     count(CB_C_TMPFILES_SKIPPED, 1);
     return 0;
   }
-  add_pending(inode, dev, (__s32)nr);
+  add_pending(inode, dev, (__s32)nr, CB_CU_DATA, writes_data(regs, nr) ? CB_PF_WRITE : 0);
   return 0;
 }
 
@@ -417,7 +476,7 @@ static __always_inline void fuse_daemon_open(struct pt_regs *regs, long nr, long
   } else if (!(open_flags(regs, nr) & o_creat)) {
     return;
   }
-  add_pending(inode, dev, (__s32)nr);
+  add_pending(inode, dev, (__s32)nr, CB_CU_DATA, 0);
 }
 
 static __always_inline void syscall_record(struct pt_regs *regs, long ret) {

@@ -31,8 +31,20 @@ enum cb_how {
   CB_HOW_PROBE_EXIT = 3,   /* at the return of the overlayfs copy-up function (fexit/kretprobe) */
 };
 
+/* What a kernel overlayfs copy-up copied (cb_event.copyup_kind, cb_pending.kind). */
+enum cb_copyup_kind {
+  CB_CU_DATA = 0,      /* the file's data (and metadata) into a new upper inode */
+  CB_CU_METADATA = 1,  /* metadata only (metacopy=on): the upper inode is sparse, 0 data bytes */
+  CB_CU_META_DATA = 2, /* the data of a file copied up metadata-only earlier in the window (its first
+                          open for write), into the same upper inode: not a new copy-up */
+};
+
 /* Window flags (cb_window.flags). */
 #define CB_FLAG_ALL_SYSCALLS 1u /* emit a CB_EV_SYSCALL record for every syscall exit of the container */
+#define CB_FLAG_METACOPY 2u     /* the overlay is mounted with metacopy=on */
+
+/* Pending copy-up flags (cb_pending.flags). */
+#define CB_PF_WRITE 1u /* made by an open for write / with O_TRUNC, or a truncate: a data copy-up */
 
 #define CB_NAME_LEN 32   /* bytes per path component (truncated, NUL-terminated) */
 #define CB_NAME_DEPTH 8  /* path components kept, leaf first */
@@ -54,6 +66,8 @@ struct cb_event {
   __u32 fuse_opcode;/* FUSE: the request's opcode, 0 otherwise */
   __u32 extents;    /* CoW: extents in this record */
   __u32 how;        /* enum cb_how */
+  __u32 copyup_kind;/* copy-up: enum cb_copyup_kind */
+  __u32 pad;
   char comm[16];
   char names[CB_NAME_DEPTH][CB_NAME_LEN]; /* path components below the upper dir, leaf first */
 };
@@ -71,6 +85,8 @@ enum cb_counter {
   CB_C_TMPFILES_SKIPPED, /* O_TMPFILE opened by the container itself (not a copy-up) */
   CB_C_SYSCALL_RECORDS,  /* CB_EV_SYSCALL records emitted */
   CB_C_PROBE_WINDOWS,    /* fentry/kprobe copy-up windows entered */
+  CB_C_METADATA_COPYUPS, /* copy-ups of metadata only (metacopy=on), counted in CB_C_COPYUPS too */
+  CB_C_META_DATA_COPYUPS,/* data copy-ups of files copied up metadata-only before (CB_CU_META_DATA) */
   CB_C_COUNT
 };
 
@@ -81,6 +97,8 @@ struct cb_pending {
   __u64 created_ns;
   __u32 dev;
   __s32 syscall;
+  __u32 kind;  /* enum cb_copyup_kind: CB_CU_DATA (decided at completion) or CB_CU_META_DATA */
+  __u32 flags; /* CB_PF_* */
 };
 
 /* Per task (key: tid): the copy-ups it has in flight, and its probe window depth. */

@@ -26,7 +26,9 @@ struct TraceTarget {
 struct TraceCounts {
   // -1 = not observable here (details() and extra say why).
   int64_t copyup_events = 0;
-  int64_t copyup_bytes = 0;
+  int64_t copyup_bytes = 0;           // data bytes copied (none for a metadata-only copy-up)
+  int64_t copyup_metadata_only = 0;   // of copyup_events: files copied up metadata-only (overlay
+                                      // metacopy=on) whose data was not copied up by the window's end
   std::vector<int64_t> copyup_latencies_ns;
   int64_t cow_extents = 0;
   int64_t cow_bytes = 0;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <algorithm>
 #include <cstring>
@@ -16,6 +17,15 @@ namespace cowbench::ebpf {
 namespace {
 
 using nlohmann::json;
+
+// What a copy-up copied, in results.json's words.
+const char* copyup_kind_name(uint32_t kind) {
+  switch (kind) {
+    case CB_CU_METADATA: return "metadata";
+    case CB_CU_META_DATA: return "data of a metacopy file";
+    default: return "data";
+  }
+}
 
 // One ring buffer record as an entry of TraceCounts.extra["events"].
 json event_json(const cb_event& e, uint64_t start_ns) {
@@ -41,6 +51,7 @@ json event_json(const cb_event& e, uint64_t start_ns) {
     return j;
   }
   j["syscall"] = syscall_name(e.syscall);
+  j["kind"] = copyup_kind_name(e.copyup_kind);
   j["latency_ns"] = e.latency_ns;
   j["completed_at"] = e.how == CB_HOW_FUSE_REPLY ? "fuse reply" : e.how == CB_HOW_PROBE_EXIT ? "copy-up return" : "syscall exit";
   if (e.fuse_opcode) {
@@ -80,6 +91,8 @@ struct LateCopyUps {
   json events = json::array();
   int64_t bytes = 0;
   int64_t resolved = 0, unresolved = 0;
+  int64_t metadata = 0;   // of them, metadata-only (the upper file has trusted.overlay.metacopy)
+  int64_t meta_data = 0;  // data copy-ups of files copied up metadata-only before (not new files)
 };
 LateCopyUps late_copyups(const WatchedWindow& w, int tasks_fd) {
   std::vector<std::pair<uint32_t, cb_pending>> left;
@@ -102,9 +115,16 @@ LateCopyUps late_copyups(const WatchedWindow& w, int tasks_fd) {
            {"syscall", syscall_name(p.syscall)},
            {"completed_at", "window end (no syscall exit: an io_uring worker?)"}};
     if (it != files.end()) {
-      out.bytes += it->second.size;
-      e["bytes"] = it->second.size;
+      // Metadata only: the upper file still carries overlayfs's metacopy mark.
+      bool metadata = p.kind != CB_CU_META_DATA && w.metacopy &&
+                      getxattr((w.upper + it->second.path).c_str(), "trusted.overlay.metacopy", nullptr, 0) >= 0;
+      int64_t size = metadata ? 0 : it->second.size;
+      out.bytes += size;
+      e["bytes"] = size;
       e["path"] = it->second.path;
+      e["kind"] = copyup_kind_name(metadata ? CB_CU_METADATA : p.kind);
+      out.metadata += metadata;
+      out.meta_data += p.kind == CB_CU_META_DATA;
       ++out.resolved;
     } else {
       e["bytes"] = 0;
@@ -159,7 +179,9 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
 
   LateCopyUps late = late_copyups(w, maps.tasks);
   json syscalls = by_syscall(maps.syscalls);
-  int64_t copyups = static_cast<int64_t>(c[CB_C_COPYUPS]) + late.resolved + late.unresolved;
+  int64_t copyups = static_cast<int64_t>(c[CB_C_COPYUPS]) + late.resolved + late.unresolved - late.meta_data;
+  int64_t metadata_copyups = static_cast<int64_t>(c[CB_C_METADATA_COPYUPS]) + late.metadata;
+  int64_t meta_data_copyups = static_cast<int64_t>(c[CB_C_META_DATA_COPYUPS]) + late.meta_data;
   int64_t bytes = static_cast<int64_t>(c[CB_C_COPYUP_BYTES]) + late.bytes;
   json latency_hist = json::object();
   for (size_t b = 0; b < hist.size(); ++b)
@@ -176,6 +198,8 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
     case CB_KIND_FUSE:
       out.copyup_events = copyups;
       out.copyup_bytes = bytes;
+      // Files whose copy-up stayed metadata-only (no later data copy-up in the window).
+      out.copyup_metadata_only = metadata_copyups - meta_data_copyups;
       break;
     case CB_KIND_EXTENT:
       // No whole-file copies: a "copy-up" is a lower file that got extents of its own.
@@ -187,7 +211,7 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
       break;
   }
   if (!w.observable) {
-    out.copyup_events = out.copyup_bytes = -1;
+    out.copyup_events = out.copyup_bytes = out.copyup_metadata_only = -1;
     if (w.kind == CB_KIND_EXTENT) out.cow_extents = out.cow_bytes = -1;
   }
   out.copyup_latencies_ns = std::move(records.latencies);
@@ -206,13 +230,17 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
   x["copyup_latency_hist_log2_ns"] = latency_hist;
   if (c[CB_C_FUSE_REQUESTS] || !fuse.empty()) x["fuse"] = {{"requests", c[CB_C_FUSE_REQUESTS]}, {"ops", fuse}};
   if (w.kind == CB_KIND_EXTENT) x["cow_files"] = cow_files;
+  if (w.metacopy)
+    x["metacopy"] = {{"metadata_copyups", metadata_copyups},
+                     {"data_copyups_of_metacopy_files", meta_data_copyups},
+                     {"metadata_only_at_end", out.copyup_metadata_only}};
   if (c[CB_C_PENDING_OVERFLOW]) x["copyups_without_size"] = c[CB_C_PENDING_OVERFLOW];
   if (late.resolved || late.unresolved) {
     x["copyups_completed_at_end"] = {{"sized", late.resolved}, {"gone", late.unresolved}};
     for (const auto& e : late.events) {
       json& s = x["copyups_by_syscall"][e.at("syscall").get<std::string>()];
       if (!s.is_object()) s = {{"copyups", 0}, {"bytes", 0}};
-      s["copyups"] = s["copyups"].get<int64_t>() + 1;
+      s["copyups"] = s["copyups"].get<int64_t>() + (e.value("kind", "") == copyup_kind_name(CB_CU_META_DATA) ? 0 : 1);
       s["bytes"] = s["bytes"].get<int64_t>() + e.at("bytes").get<int64_t>();
     }
   }

@@ -42,6 +42,7 @@ struct WatchedWindow {
   uint64_t upper_ino = 0;
   uint64_t fuse_workdir = 0;
   std::string upper_fs;
+  bool metacopy = false;  // overlay mounted with metacopy=on: copy-ups may copy metadata only
   bool observable = true;
   std::string why_not;    // when !observable
   uint64_t start_ns = 0;  // CLOCK_MONOTONIC at begin(): events' t_ns are relative to it

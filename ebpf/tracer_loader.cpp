@@ -92,6 +92,9 @@ void BpfTracer::load(const TracepointIndex& index) {
   for (size_t i = 0; i < std::size(ignored) && i < std::size(ro->nr_ignored); ++i) ro->nr_ignored[i] = ignored[i];
   ro->o_tmpfile = O_TMPFILE;
   ro->o_creat = O_CREAT;
+  ro->o_trunc = O_TRUNC;
+  ro->nr_truncate = SYS_truncate;
+  ro->nr_ftruncate = SYS_ftruncate;
   ro->fmode_created = kFmodeCreated;
   ro->wake_bytes = std::max<size_t>(options_.ringbuf_bytes / 8, 4096);
   if (int err = bpf_map__set_max_entries(skel_->maps.events, static_cast<uint32_t>(options_.ringbuf_bytes)))

@@ -48,6 +48,7 @@ WatchedWindow describe_window(const TraceTarget& t, const std::function<bool(con
     if (!layered || option(*layered, "upperdir").empty()) return w;  // read-only: nothing to copy up
     w.upper = option(*layered, "upperdir");
     w.workdir = option(*layered, "workdir");
+    w.metacopy = layered->type == "overlay" && option(*layered, "metacopy") == "on";
     w.kind = layered->type == "overlay" ? CB_KIND_OVERLAY : CB_KIND_FUSE;
   } else {
     for (const auto& m : t.mounts)
@@ -121,7 +122,7 @@ void BpfTracer::begin(const TraceTarget& target) {
   bw.upper_ino = w.upper_ino;
   bw.fuse_workdir = w.fuse_workdir;
   bw.fuse_tgid = target.fuse_daemon_pid > 0 ? static_cast<uint32_t>(target.fuse_daemon_pid) : 0;
-  bw.flags = options_.record_syscalls ? CB_FLAG_ALL_SYSCALLS : 0;
+  bw.flags = (options_.record_syscalls ? CB_FLAG_ALL_SYSCALLS : 0) | (w.metacopy ? CB_FLAG_METACOPY : 0);
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   w.start_ns = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
@@ -163,7 +164,7 @@ WindowMaps BpfTracer::maps() const {
 // Empties every map a window fills.
 void BpfTracer::reset_maps() {
   for (bpf_map* m : {skel_->maps.tasks, skel_->maps.reqs, skel_->maps.conns, skel_->maps.fuse_ops, skel_->maps.fuse_hist,
-                     skel_->maps.dirtied, skel_->maps.created, skel_->maps.cow_files, skel_->maps.syscalls})
+                     skel_->maps.dirtied, skel_->maps.created, skel_->maps.cow_files, skel_->maps.syscalls, skel_->maps.metacopied})
     clear_map(bpf_map__fd(m), bpf_map__key_size(m));
   zero_percpu(bpf_map__fd(skel_->maps.counters), CB_C_COUNT);
   zero_percpu(bpf_map__fd(skel_->maps.copyup_hist), CB_HIST_BUCKETS);

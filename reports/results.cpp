@@ -128,12 +128,17 @@ json to_json(const Run& r) {
          {"wall_ns", opt(r.wall_ns)},
          {"setup_ns", opt(r.setup_ns)},
          {"ops", {{"count", r.ops_count}, {"latency_ns", q_json(r.op_latency)}}},
-         {"copyup", {{"events", opt(r.copyup_events)}, {"bytes", opt(r.copyup_bytes)}, {"latency_ns", q_json(r.copyup_latency)}}},
+         {"copyup", {{"events", opt(r.copyup_events)},
+                     {"bytes", opt(r.copyup_bytes)},
+                     {"metadata_only", opt(r.copyup_metadata_only)},
+                     {"latency_ns", q_json(r.copyup_latency)}}},
          {"cow", {{"extents", opt(r.cow_extents)}, {"bytes", opt(r.cow_bytes)}}},
          {"disk", {{"upper_bytes", opt(r.upper_bytes)}, {"shared_bytes", opt(r.shared_bytes)}, {"exclusive_bytes", opt(r.exclusive_bytes)}}},
          {"memory", {{"page_cache_bytes", opt(r.page_cache_bytes)}}},
          {"cpu", {{"user_ns", opt(r.cpu_user_ns)}, {"sys_ns", opt(r.cpu_sys_ns)}}},
-         {"ground_truth", {{"copyups", opt(r.truth_copyups)}, {"copyup_bytes", opt(r.truth_copyup_bytes)}}},
+         {"ground_truth", {{"copyups", opt(r.truth_copyups)},
+                           {"copyup_bytes", opt(r.truth_copyup_bytes)},
+                           {"copyup_metadata_only", opt(r.truth_copyup_metadata_only)}}},
          {"digest", r.digest},
          {"extra", r.extra}};
   if (!r.error.empty()) j["error"] = r.error;
@@ -161,6 +166,7 @@ Run run_from_json(const json& j) {
   r.copyup_events = get_opt(cu, "events");
   r.copyup_bytes = get_opt(cu, "bytes");
   r.copyup_latency = q_from(cu.value("latency_ns", json()));
+  r.copyup_metadata_only = cu.contains("metadata_only") ? get_opt(cu, "metadata_only") : -1;
   r.cow_extents = get_opt(j.at("cow"), "extents");
   r.cow_bytes = get_opt(j.at("cow"), "bytes");
   r.upper_bytes = get_opt(j.at("disk"), "upper_bytes");
@@ -172,6 +178,8 @@ Run run_from_json(const json& j) {
   if (j.contains("ground_truth")) {
     r.truth_copyups = get_opt(j["ground_truth"], "copyups");
     r.truth_copyup_bytes = get_opt(j["ground_truth"], "copyup_bytes");
+    if (j["ground_truth"].contains("copyup_metadata_only"))
+      r.truth_copyup_metadata_only = get_opt(j["ground_truth"], "copyup_metadata_only");
   }
   r.digest = j.value("digest", "");
   r.extra = j.value("extra", json::object());

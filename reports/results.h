@@ -56,6 +56,9 @@ struct Run {
   int64_t cpu_user_ns = -1, cpu_sys_ns = -1;
   int64_t truth_copyups = -1, truth_copyup_bytes = -1;
   std::string digest;          // what the container saw and did, identical across backends
+  // Of the copy-ups (traced / ground truth): files copied up metadata-only (overlay metacopy=on),
+  // whose data was not copied; -1: not measured.
+  int64_t copyup_metadata_only = -1, truth_copyup_metadata_only = -1;
   int64_t lost_events = -1;    // ring-buffer records the tracer lost in this run (-1: not traced);
                                // written as extra.trace.lost_events with the tracer's other figures
   nlohmann::json extra = nlohmann::json::object();  // workload-specific figures

@@ -48,6 +48,7 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, CopyupTrut
       // its size now); nothing for a metadata-only copy-up (overlay metacopy=on).
       bool metacopy = f && fgetxattr(f.get(), "trusted.overlay.metacopy", nullptr, 0) >= 0;
       if (!metacopy) t.bytes += below != lower.end() ? below->second : st.st_size;
+      t.metadata_only += metacopy;
     }
   }
   closedir(d);

@@ -17,6 +17,8 @@ struct CopyupTruth {
   int64_t files = 0;  // regular files copied up (file-granular) or CoW'd (extent-granular)
   int64_t bytes = 0;  // bytes copied: their lower size (file-granular; the upper size for
                       // a renamed file) or their exclusive bytes (extent-granular)
+  int64_t metadata_only = 0;  // file-granular: of `files`, those copied up metadata-only (overlay
+                              // metacopy=on: trusted.overlay.metacopy, no data bytes)
 };
 
 // The directory that receives a container's writes, read off its mounts: the overlay

@@ -33,6 +33,7 @@ void apply_measure(const SnapshotMeasure& m, rep::Run& run) {
   if (m.truth) {
     run.truth_copyups = m.truth->files;
     run.truth_copyup_bytes = m.truth->bytes;
+    run.truth_copyup_metadata_only = m.truth->metadata_only;
   }
 }
 

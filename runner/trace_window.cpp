@@ -68,6 +68,7 @@ void TraceTally::add(const ebpf::TraceCounts& c) {
   auto add = [](int64_t& a, int64_t b) { a = a < 0 || b < 0 ? -1 : a + b; };  // -1: not observable
   add(total_.copyup_events, c.copyup_events);
   add(total_.copyup_bytes, c.copyup_bytes);
+  add(total_.copyup_metadata_only, c.copyup_metadata_only);
   add(total_.cow_extents, c.cow_extents);
   add(total_.cow_bytes, c.cow_bytes);
   add(total_.lost_events, c.lost_events);
@@ -79,6 +80,7 @@ void TraceTally::add(const ebpf::TraceCounts& c) {
 void fill_trace(const ebpf::TraceCounts& c, rep::Run& run) {
   run.copyup_events = c.copyup_events;
   run.copyup_bytes = c.copyup_bytes;
+  run.copyup_metadata_only = c.copyup_metadata_only;
   std::vector<int64_t> lat = c.copyup_latencies_ns;
   run.copyup_latency = rep::quantiles(lat);
   run.cow_extents = c.cow_extents;

@@ -26,6 +26,7 @@
 #include "ebpf/kernel_fs.h"
 #include "ebpf/tracer.h"
 #include "runner/cgroup.h"
+#include "runner/ground_truth.h"
 #include "runner/sandbox.h"
 #include "snapshotters/registry.h"
 #include "snapshotters/scratch_fs.h"
@@ -689,6 +690,117 @@ TEST_F(Trace, ForcedModesNameWhyTheyCannotWork) {
     EXPECT_TRUE(d.at("why_not").contains("fentry")) << d.dump(1);
     EXPECT_TRUE(d.at("why_not").contains("kprobe")) << d.dump(1);
   }
+}
+
+// --- copy-up kinds: metacopy, index, redirect_dir, volatile ------------------------------
+
+// A small image for the copy-up kinds: A chmod'ed then appended to, B chown'ed, C appended to,
+// and a hard-linked pair H1/H2 of which H1 is appended to.
+constexpr int64_t kSizeA = 64 * kKiB + 3, kSizeB = 32 * kKiB, kSizeC = 16 * kKiB + 1, kSizeH = 8 * kKiB;
+
+Applier kinds_image() {
+  return [](const std::string& root) {
+    create_file("A", std::string(kSizeA, 'a'))(root);
+    create_file("B", std::string(kSizeB, 'b'))(root);
+    create_file("C", std::string(kSizeC, 'c'))(root);
+    create_file("H1", std::string(kSizeH, 'h'))(root);
+    if (link(path_join(root, "H1").c_str(), path_join(root, "H2").c_str()) != 0) fail_sys("link H2");
+  };
+}
+
+LowerFiles kinds_lower() { return {{"/A", kSizeA}, {"/B", kSizeB}, {"/C", kSizeC}, {"/H1", kSizeH}, {"/H2", kSizeH}}; }
+
+// In the container: chmod A, chown B, append to C, append to A, append to H1; then whether
+// the other name of the pair, H2, shows the append.
+json kinds_ops() {
+  json errors = json::array();
+  auto check = [&](bool ok, const std::string& what) {
+    if (!ok) errors.push_back(fmt::format("{}: {}", what, std::strerror(errno)));
+  };
+  auto append = [&](const char* path) {
+    Fd fd(open(path, O_WRONLY | O_APPEND | O_CLOEXEC));
+    check(fd && write(fd.get(), "tail", 4) == 4, fmt::format("append {}", path));
+  };
+  check(chmod("/A", 0600) == 0, "chmod /A");
+  check(lchown("/B", 1234, 1234) == 0, "chown /B");
+  append("/C");
+  append("/A");
+  append("/H1");
+  struct stat st {};
+  check(stat("/H2", &st) == 0, "stat /H2");
+  return {{"errors", errors}, {"h2_size", st.st_size}};
+}
+
+std::string on_off(bool b) { return b ? "on" : "off"; }
+
+// metacopy, index, redirect_dir, volatile.
+using OverlayOptions = std::tuple<bool, bool, bool, bool>;
+
+class TraceCopyUpKinds : public Trace, public ::testing::WithParamInterface<OverlayOptions> {};
+
+// Per run, the tracer's copy-ups, data bytes and metadata-only copy-ups equal what the upper
+// directory shows, with every combination of the options that change copy-up.
+TEST_P(TraceCopyUpKinds, EqualGroundTruth) {
+  auto [metacopy, index, redirect, vol] = GetParam();
+  snap::BackendOptions o{{"metacopy", on_off(metacopy)}, {"index", on_off(index)},
+                         {"redirect_dir", on_off(redirect)}, {"volatile", on_off(vol)}};
+  auto sn = snap::builtin_registry().get("overlayfs").create(path_join(tmp_->path(), "ovl"), o);
+  with_mounted(sn->prepare("base-active", ""), tmp_->path(), kinds_image());
+  sn->commit("base", "base-active");
+  auto mounts = sn->prepare("c", "base");
+  // The kernel refuses some combinations (metacopy=on needs redirect_dir=on): it must say so
+  // at the mount, and only for those.
+  try {
+    with_mounted(mounts, tmp_->path(), [](const std::string&) {});
+  } catch (const Error& e) {
+    EXPECT_TRUE(metacopy && !redirect) << "the kernel refused an overlay it should mount: " << e.what();
+    sn->remove("c");
+    GTEST_SKIP() << "the kernel refuses metacopy=on with redirect_dir=off: " << e.what();
+  }
+  json result;
+  TraceCounts c = watched("c", mounts, snap::Granularity::kFile, kinds_ops, &result);
+  EXPECT_TRUE(result.at("errors").empty()) << result.dump();
+  CopyupTruth t = file_copyups(writable_dir(mounts), kinds_lower());
+  EXPECT_EQ(c.copyup_events, t.files) << c.extra.dump(1);
+  EXPECT_EQ(c.copyup_bytes, t.bytes) << c.extra.dump(1);
+  EXPECT_EQ(c.copyup_metadata_only, t.metadata_only) << c.extra.dump(1);
+  // What the file system must show: A, B, C and H1 copied up; B's data only with metacopy off.
+  EXPECT_EQ(t.files, 4);
+  EXPECT_EQ(t.metadata_only, metacopy ? 1 : 0);
+  EXPECT_EQ(t.bytes, kSizeA + kSizeC + kSizeH + (metacopy ? 0 : kSizeB));
+  // The other name of the hard-linked pair: index=on keeps the link (H2 shows the append),
+  // index=off breaks it (H2 is still the lower file).
+  EXPECT_EQ(result.at("h2_size").get<int64_t>(), index ? kSizeH + 4 : kSizeH);
+  RecordProperty("h2_after_append_to_h1", index ? "the same file (link kept)" : "the lower file (link broken)");
+  sn->remove("c");
+}
+
+INSTANTIATE_TEST_SUITE_P(Options, TraceCopyUpKinds,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool(), ::testing::Bool(), ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<OverlayOptions>& info) {
+                           auto [m, i, r, v] = info.param;
+                           return fmt::format("metacopy_{}_index_{}_redirect_{}_volatile_{}", on_off(m), on_off(i),
+                                              on_off(r), on_off(v));
+                         });
+
+// fuse-overlayfs on the same image: no metadata-only copy-ups; counts equal ground truth.
+TEST_F(Trace, FuseOverlayfsCopyUpKindsEqualGroundTruth) {
+  const auto& spec = snap::builtin_registry().get("fuse-overlayfs");
+  if (auto a = spec.probe(tmp_->path()); !a.available) GTEST_SKIP() << "fuse-overlayfs unavailable: " << a.reason;
+  auto sn = spec.create(path_join(tmp_->path(), "fuse"), {});
+  with_mounted(sn->prepare("base-active", ""), tmp_->path(), kinds_image());
+  sn->commit("base", "base-active");
+  auto mounts = sn->prepare("c", "base");
+  json result;
+  TraceCounts c = watched("c", mounts, snap::Granularity::kFile, kinds_ops, &result);
+  EXPECT_TRUE(result.at("errors").empty()) << result.dump();
+  CopyupTruth t = file_copyups(writable_dir(mounts), kinds_lower());
+  EXPECT_EQ(c.copyup_events, t.files) << c.extra.dump(1);
+  EXPECT_EQ(c.copyup_bytes, t.bytes) << c.extra.dump(1);
+  EXPECT_EQ(c.copyup_metadata_only, 0);
+  EXPECT_EQ(t.metadata_only, 0);
+  EXPECT_EQ(t.files, 4);
+  sn->remove("c");
 }
 
 }  // namespace
