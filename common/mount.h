@@ -47,7 +47,9 @@ struct MountEntry {
   std::string super_options;  // the filesystem's options
 };
 // The mount holding `path` (resolved with realpath): the longest mount point that is a
-// prefix of it, the last such in mount order. Throws kNotFound when the path does not exist.
+// prefix of it, the last such in mount order; an empty entry when /proc/self/mountinfo cannot
+// be read. Throws kFailure with the errno when the path cannot be resolved (ENOENT: it does
+// not exist).
 MountEntry mount_of(const std::string& path);
 
 // Owns mounts on a target directory: mounts in the constructor, unmounts in the destructor.
