@@ -108,7 +108,6 @@ std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
     s.median_copyup_bytes = median_of(col(&Run::copyup_bytes));
     s.median_upper_bytes = median_of(col(&Run::upper_bytes));
     s.median_shared_bytes = median_of(col(&Run::shared_bytes));
-    s.median_exclusive_bytes = median_of(col(&Run::exclusive_bytes));
     s.median_page_cache_bytes = median_of(col(&Run::page_cache_bytes));
     s.median_cpu_user_ns = median_of(col(&Run::cpu_user_ns));
     s.median_cpu_sys_ns = median_of(col(&Run::cpu_sys_ns));
@@ -130,7 +129,7 @@ json to_json(const Run& r) {
          {"ops", {{"count", r.ops_count}, {"latency_ns", q_json(r.op_latency)}}},
          {"copyup", {{"events", opt(r.copyup_events)}, {"bytes", opt(r.copyup_bytes)}, {"latency_ns", q_json(r.copyup_latency)}}},
          {"cow", {{"extents", opt(r.cow_extents)}, {"bytes", opt(r.cow_bytes)}}},
-         {"disk", {{"upper_bytes", opt(r.upper_bytes)}, {"shared_bytes", opt(r.shared_bytes)}, {"exclusive_bytes", opt(r.exclusive_bytes)}}},
+         {"disk", {{"upper_bytes", opt(r.upper_bytes)}, {"shared_bytes", opt(r.shared_bytes)}}},
          {"memory", {{"page_cache_bytes", opt(r.page_cache_bytes)}}},
          {"cpu", {{"user_ns", opt(r.cpu_user_ns)}, {"sys_ns", opt(r.cpu_sys_ns)}}},
          {"ground_truth", {{"copyups", opt(r.truth_copyups)}, {"copyup_bytes", opt(r.truth_copyup_bytes)}}},
@@ -163,9 +162,9 @@ Run run_from_json(const json& j) {
   r.copyup_latency = q_from(cu.value("latency_ns", json()));
   r.cow_extents = get_opt(j.at("cow"), "extents");
   r.cow_bytes = get_opt(j.at("cow"), "bytes");
+  // Files from earlier versions also hold disk.exclusive_bytes (always upper_bytes): ignored.
   r.upper_bytes = get_opt(j.at("disk"), "upper_bytes");
   r.shared_bytes = get_opt(j.at("disk"), "shared_bytes");
-  r.exclusive_bytes = get_opt(j.at("disk"), "exclusive_bytes");
   r.page_cache_bytes = get_opt(j.at("memory"), "page_cache_bytes");
   r.cpu_user_ns = get_opt(j.at("cpu"), "user_ns");
   r.cpu_sys_ns = get_opt(j.at("cpu"), "sys_ns");
@@ -194,7 +193,6 @@ json to_json(const Results& r) {
                        {"median_copyup_bytes", opt(s.median_copyup_bytes)},
                        {"median_upper_bytes", opt(s.median_upper_bytes)},
                        {"median_shared_bytes", opt(s.median_shared_bytes)},
-                       {"median_exclusive_bytes", opt(s.median_exclusive_bytes)},
                        {"median_page_cache_bytes", opt(s.median_page_cache_bytes)},
                        {"median_cpu_user_ns", opt(s.median_cpu_user_ns)},
                        {"median_cpu_sys_ns", opt(s.median_cpu_sys_ns)},

@@ -131,7 +131,6 @@ void measure_snapshot(snap::Snapshotter& sn, const snap::BackendSpec& spec, cons
                       const std::vector<Mount>& mounts, const LowerFiles& lower, rep::Run& run) {
   snap::Usage u = sn.usage(key);
   run.upper_bytes = u.size;
-  run.exclusive_bytes = u.size;
   run.shared_bytes = u.shared;
   switch (spec.caps.cow_granularity) {
     case snap::Granularity::kFile: {
