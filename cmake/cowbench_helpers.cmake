@@ -13,11 +13,13 @@ endfunction()
 # cowbench_add_test(NAME [NEEDS_ROOT] [LABELS l...] [TIMEOUT s] SOURCES... [DEPS targets...])
 # One GoogleTest executable registered with CTest. NEEDS_ROOT adds the `root` label so that
 # `ctest -LE root` runs the unprivileged part; the tests themselves skip with a reason when
-# they lack root or a kernel feature.
+# they lack root or a kernel feature. Its main() is cowbench_gtest_main (tests/gtest_main.cpp):
+# a run in which every test that ran skipped exits 77, so CTest shows the suite as skipped
+# ("Not Run") rather than passed.
 function(cowbench_add_test name)
   cmake_parse_arguments(ARG "NEEDS_ROOT" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} cowbench_gtest_main)
   set(labels ${ARG_LABELS})
   if(ARG_NEEDS_ROOT)
     list(APPEND labels root)

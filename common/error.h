@@ -11,8 +11,9 @@
 namespace cowbench {
 
 // What went wrong, in the vocabulary of containerd's errdefs plus the CLI's needs.
-// The CLI maps these to exit codes in one place (runner/cli): usage, invalid input, not
-// found and already-exists are the caller's fault (2), unsupported is 77, the rest 1.
+// The CLI maps these to exit codes in one place, exit_code_for in runner/cli/main.cpp: usage,
+// invalid input, not found and already-exists are the caller's fault (2), unsupported is 77,
+// interrupted 130, the rest 1.
 enum class Errc {
   kFailure,             // an operation failed (I/O, kernel refused, child died)
   kUsage,               // bad command-line usage
@@ -23,8 +24,6 @@ enum class Errc {
   kUnsupported,         // the host lacks a feature this needs
   kInterrupted,         // stopped by a signal
 };
-
-const char* errc_name(Errc c) noexcept;
 
 class Error : public std::runtime_error {
  public:
@@ -46,8 +45,9 @@ template <typename... Args>
   throw Error(code, fmt::format(f, std::forward<Args>(args)...));
 }
 
-// Throws Error(kFailure, "<formatted message>: <strerror(err)>", err). ENOSPC/EDQUOT keep
-// kFailure but say "no space left" so that full disks are named as such.
+// Throws Error(kFailure, "<formatted message>: <strerror(err)>", err), whatever the errno: a
+// full disk reads "No space left on device" (ENOSPC) or "Disk quota exceeded" (EDQUOT), and
+// sys_errno() tells them apart.
 template <typename... Args>
 [[noreturn]] void fail_errno(int err, fmt::format_string<Args...> f, Args&&... args) {
   throw Error(Errc::kFailure,

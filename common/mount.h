@@ -56,8 +56,9 @@ std::vector<MountEntry> parse_mountinfo(std::string_view text);
 // Of `mounts`, the one holding the absolute, resolved path `real_path`: the longest mount
 // point that is a prefix of it, the last such in mount order; an empty entry when none is.
 MountEntry mount_holding(const std::vector<MountEntry>& mounts, const std::string& real_path);
-// The mount holding `path` (resolved with realpath), from /proc/self/mountinfo. Throws
-// kNotFound when the path does not exist.
+// The mount holding `path` (resolved with realpath), from /proc/self/mountinfo; an empty entry
+// when it cannot be read. Throws kFailure with the errno when the path cannot be resolved
+// (ENOENT: it does not exist).
 MountEntry mount_of(const std::string& path);
 
 // Owns mounts on a target directory: mounts in the constructor, unmounts in the destructor.

@@ -26,7 +26,6 @@ const std::vector<Metric>& run_metrics() {
       {"cow.bytes", "CoW bytes", Unit::kBytes, [](const Run& r) { return r.cow_bytes; }, true},
       {"disk.upper_bytes", "writable layer", Unit::kBytes, [](const Run& r) { return r.upper_bytes; }, true},
       {"disk.shared_bytes", "shared bytes", Unit::kBytes, [](const Run& r) { return r.shared_bytes; }, false},
-      {"disk.exclusive_bytes", "exclusive bytes", Unit::kBytes, [](const Run& r) { return r.exclusive_bytes; }, true},
       {"memory.page_cache_bytes", "page cache", Unit::kBytes, [](const Run& r) { return r.page_cache_bytes; }, true},
       {"cpu.user_ns", "CPU user", Unit::kNs, [](const Run& r) { return r.cpu_user_ns; }, true},
       {"cpu.sys_ns", "CPU system", Unit::kNs, [](const Run& r) { return r.cpu_sys_ns; }, true},

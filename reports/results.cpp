@@ -108,7 +108,6 @@ std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
     s.median_copyup_bytes = median_of(col(&Run::copyup_bytes));
     s.median_upper_bytes = median_of(col(&Run::upper_bytes));
     s.median_shared_bytes = median_of(col(&Run::shared_bytes));
-    s.median_exclusive_bytes = median_of(col(&Run::exclusive_bytes));
     s.median_page_cache_bytes = median_of(col(&Run::page_cache_bytes));
     s.median_cpu_user_ns = median_of(col(&Run::cpu_user_ns));
     s.median_cpu_sys_ns = median_of(col(&Run::cpu_sys_ns));
@@ -133,7 +132,7 @@ json to_json(const Run& r) {
                      {"metadata_only", opt(r.copyup_metadata_only)},
                      {"latency_ns", q_json(r.copyup_latency)}}},
          {"cow", {{"extents", opt(r.cow_extents)}, {"bytes", opt(r.cow_bytes)}}},
-         {"disk", {{"upper_bytes", opt(r.upper_bytes)}, {"shared_bytes", opt(r.shared_bytes)}, {"exclusive_bytes", opt(r.exclusive_bytes)}}},
+         {"disk", {{"upper_bytes", opt(r.upper_bytes)}, {"shared_bytes", opt(r.shared_bytes)}}},
          {"memory", {{"page_cache_bytes", opt(r.page_cache_bytes)}}},
          {"cpu", {{"user_ns", opt(r.cpu_user_ns)}, {"sys_ns", opt(r.cpu_sys_ns)}}},
          {"ground_truth", {{"copyups", opt(r.truth_copyups)},
@@ -169,9 +168,9 @@ Run run_from_json(const json& j) {
   r.copyup_metadata_only = cu.contains("metadata_only") ? get_opt(cu, "metadata_only") : -1;
   r.cow_extents = get_opt(j.at("cow"), "extents");
   r.cow_bytes = get_opt(j.at("cow"), "bytes");
+  // Files from earlier versions also hold disk.exclusive_bytes (always upper_bytes): ignored.
   r.upper_bytes = get_opt(j.at("disk"), "upper_bytes");
   r.shared_bytes = get_opt(j.at("disk"), "shared_bytes");
-  r.exclusive_bytes = get_opt(j.at("disk"), "exclusive_bytes");
   r.page_cache_bytes = get_opt(j.at("memory"), "page_cache_bytes");
   r.cpu_user_ns = get_opt(j.at("cpu"), "user_ns");
   r.cpu_sys_ns = get_opt(j.at("cpu"), "sys_ns");
@@ -204,7 +203,6 @@ json to_json(const Results& r) {
                        {"median_copyup_bytes", opt(s.median_copyup_bytes)},
                        {"median_upper_bytes", opt(s.median_upper_bytes)},
                        {"median_shared_bytes", opt(s.median_shared_bytes)},
-                       {"median_exclusive_bytes", opt(s.median_exclusive_bytes)},
                        {"median_page_cache_bytes", opt(s.median_page_cache_bytes)},
                        {"median_cpu_user_ns", opt(s.median_cpu_user_ns)},
                        {"median_cpu_sys_ns", opt(s.median_cpu_sys_ns)},

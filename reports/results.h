@@ -51,7 +51,7 @@ struct Run {
   int64_t copyup_events = -1, copyup_bytes = -1;
   Quantiles copyup_latency;
   int64_t cow_extents = -1, cow_bytes = -1;
-  int64_t upper_bytes = -1, shared_bytes = -1, exclusive_bytes = -1;
+  int64_t upper_bytes = -1, shared_bytes = -1;
   int64_t page_cache_bytes = -1;
   int64_t cpu_user_ns = -1, cpu_sys_ns = -1;
   int64_t truth_copyups = -1, truth_copyup_bytes = -1;
@@ -73,7 +73,7 @@ struct SummaryRow {
   double cv = -1;        // coefficient of variation of wall time
   int64_t median_setup_ns = -1;
   int64_t median_copyup_events = -1, median_copyup_bytes = -1;
-  int64_t median_upper_bytes = -1, median_shared_bytes = -1, median_exclusive_bytes = -1;
+  int64_t median_upper_bytes = -1, median_shared_bytes = -1;
   int64_t median_page_cache_bytes = -1;
   int64_t median_cpu_user_ns = -1, median_cpu_sys_ns = -1;
   int64_t median_truth_copyups = -1;

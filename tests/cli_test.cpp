@@ -73,7 +73,7 @@ TEST(Cli, DoctorJsonHasChecksAndBackends) {
   EXPECT_EQ(noise.at("samples"), 40);
   EXPECT_GT(noise.at("median_ns").get<int64_t>(), 0);
   EXPECT_GT(noise.at("kernel").at("median_ns").get<int64_t>(), 0);
-  EXPECT_GE(noise.at("kernel").at("cv").get<double>(), 0.0);
+  EXPECT_GT(noise.at("kernel").at("cv").get<double>(), 0.0) << "40 timed samples never all take the same ns";
   EXPECT_FALSE(noise.at("advice").get<std::string>().empty());
 }
 

@@ -123,6 +123,21 @@ TEST(Reports, FixtureIsValidAgainstTheSchemaAndBrokenDocumentsAreNot) {
   EXPECT_NE(errors.find("'error' is a required property"), std::string::npos) << errors;
 }
 
+// Files from before disk.exclusive_bytes was dropped (the runner always wrote upper_bytes into
+// it) still load and make the same reports; written again, they leave it out.
+TEST(Reports, OldFilesWithExclusiveBytesStillLoad) {
+  nlohmann::json j = nlohmann::json::parse(read_file(golden("results.json")));
+  ASSERT_FALSE(j.at("runs").empty());
+  for (auto& run : j["runs"]) run["disk"]["exclusive_bytes"] = run["disk"]["upper_bytes"];
+  for (auto& row : j["summary"]) row["median_exclusive_bytes"] = row["median_upper_bytes"];
+  rep::Results old = rep::results_from_json(j);
+  ASSERT_EQ(old.runs.size(), j["runs"].size());
+  EXPECT_EQ(rep::render_markdown(old), rep::render_markdown(fixture()));
+  EXPECT_EQ(rep::render_csv(old), rep::render_csv(fixture()));
+  EXPECT_EQ(rep::to_json(old), rep::to_json(fixture()));
+  EXPECT_EQ(rep::to_json(old).dump().find("exclusive"), std::string::npos);
+}
+
 TEST(Reports, CsvHasOneRowPerRunAndQuotes) {
   rep::Results r = fixture();
   std::string csv = rep::render_csv(r);
