@@ -32,7 +32,6 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define S_IFMT 00170000
 #define S_IFREG 0100000
-#define I_DIRTY_PAGES_CB 4 /* I_DIRTY_PAGES, (1 << 2) since 2.6 */
 
 /* Types of file systems that may be modules (then they are not in vmlinux.h): only the fields
  * used, relocated by CO-RE against whichever BTF has them (the ___cb suffix is ignored). */
@@ -75,7 +74,13 @@ struct fuse_req___cb {
   struct fuse_mount___cb *fm;
 } __attribute__((preserve_access_index));
 /* Inode state bits: an enum only on recent kernels (values are relocated, these are placeholders). */
-enum inode_state_flags_t___cb { I_FREEING___cb = 1, I_WILL_FREE___cb = 2 };
+enum inode_state_flags_t___cb {
+  I_FREEING___cb = 1,
+  I_WILL_FREE___cb = 2,
+  I_DIRTY_SYNC___cb = 3,
+  I_DIRTY_DATASYNC___cb = 4,
+  I_DIRTY_PAGES___cb = 5,
+};
 
 /* Set before load by the loader (arch-specific numbers come from the host's headers). */
 const volatile __s32 nr_open = -1, nr_openat = -1, nr_openat2 = -1, nr_creat = -1;
@@ -245,6 +250,19 @@ static __always_inline __u64 open_flags(struct pt_regs *regs, long nr) {
 
 static __always_inline bool is_open(long nr) {
   return nr >= 0 && (nr == nr_openat || nr == nr_open || nr == nr_openat2 || nr == nr_creat);
+}
+
+/* A __mark_inode_dirty() of data pages only (filemap dirtying a folio): I_DIRTY_PAGES without
+ * the inode bits. mark_inode_dirty() passes I_DIRTY, which has I_DIRTY_PAGES too. The bits
+ * are enum values on recent kernels (relocated), (1 << 0..2) before. */
+static __always_inline bool dirties_pages_only(int flags) {
+  int sync = 1, datasync = 2, pages = 4;
+  if (bpf_core_enum_value_exists(enum inode_state_flags_t___cb, I_DIRTY_PAGES___cb)) {
+    sync = (int)bpf_core_enum_value(enum inode_state_flags_t___cb, I_DIRTY_SYNC___cb);
+    datasync = (int)bpf_core_enum_value(enum inode_state_flags_t___cb, I_DIRTY_DATASYNC___cb);
+    pages = (int)bpf_core_enum_value(enum inode_state_flags_t___cb, I_DIRTY_PAGES___cb);
+  }
+  return (flags & (sync | datasync | pages)) == pages;
 }
 
 /* A syscall after which overlayfs needs the file's data: an open for write or with O_TRUNC,
@@ -425,7 +443,7 @@ int BPF_PROG(cb_mark_inode_dirty, struct inode *inode, int flags) {
   if (BPF_CORE_READ(inode, __i_nlink) != 0) {
     /* metacopy=on: overlayfs copying the data of a file it copied up metadata-only into the
      * same upper inode (its first open for write): the inode's first dirtied pages. */
-    if ((window.flags & CB_FLAG_METACOPY) && (flags & I_DIRTY_PAGES_CB)) {
+    if ((window.flags & CB_FLAG_METACOPY) && dirties_pages_only(flags)) {
       struct cb_file_key k = {.ino = BPF_CORE_READ(inode, i_ino), .dev = dev};
       if (bpf_map_lookup_elem(&metacopied, &k)) {
         bpf_map_delete_elem(&metacopied, &k);

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include <set>
+
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
@@ -14,7 +16,9 @@
 namespace cowbench {
 namespace {
 
-void scan(int dirfd, const std::string& rel, const LowerFiles& lower, CopyupTruth& t) {
+// Walks the upper directory below `dirfd`; an inode seen under two names (a hard link made
+// after its copy-up) is one copy-up.
+void scan(int dirfd, const std::string& rel, const LowerFiles& lower, CopyupTruth& t, std::set<ino_t>& seen) {
   int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
   DIR* d = fdopendir(dup);
   if (!d) {
@@ -29,7 +33,7 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, CopyupTrut
     if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
       Fd sub(openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (sub) scan(sub.get(), path, lower, t);
+      if (sub) scan(sub.get(), path, lower, t, seen);
       continue;
     }
     if (!S_ISREG(st.st_mode)) continue;
@@ -42,7 +46,7 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, CopyupTrut
       for (const char* name : {"trusted.overlay.origin", "user.fuseoverlayfs.origin"})
         from_below = from_below || (f && fgetxattr(f.get(), name, nullptr, 0) >= 0);
     }
-    if (from_below) {
+    if (from_below && seen.insert(st.st_ino).second) {
       ++t.files;
       // What the copy-up copied: the lower file (a renamed one is known by its origin only:
       // its size now); nothing for a metadata-only copy-up (overlay metacopy=on).
@@ -87,7 +91,8 @@ CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower) {
   CopyupTruth t;
   if (upper.empty()) return t;
   Fd root = open_dir(upper);
-  scan(root.get(), "", lower, t);
+  std::set<ino_t> seen;
+  scan(root.get(), "", lower, t, seen);
   return t;
 }
 

@@ -40,8 +40,10 @@ class TraceRunner : public ::testing::Test {
     }
   }
 
-  rep::Results run(const std::vector<std::string>& backends, const std::vector<std::string>& workloads) {
+  rep::Results run(const std::vector<std::string>& backends, const std::vector<std::string>& workloads,
+                   const std::map<std::string, snap::BackendOptions>& options = {}) {
     RunConfig cfg;
+    cfg.backend_options = options;
     cfg.workdir = path_join(tmp_->path(), "work");
     cfg.out = path_join(tmp_->path(), "out");
     cfg.trace = "auto";
@@ -237,6 +239,33 @@ TEST_F(TraceRunner, CliForcedModeThatCannotWorkExitsTwo) {
   }
   CliResult bad = cowbench(fmt::format("run --trace sometimes --workdir {} --out {}", work, out));
   EXPECT_EQ(bad.code, 2) << bad.out;
+}
+
+// overlayfs with metacopy=on: chmod/chown/utimes copy metadata only (0 data bytes), a later
+// write copies the data; on every container workload of the catalog the tracer's copy-ups,
+// data bytes and metadata-only copy-ups equal what the upper directories show.
+TEST_F(TraceRunner, MetacopyCountsEqualGroundTruth) {
+  std::vector<std::string> workloads;
+  for (const auto& [name, desc] : wl::workload_catalog())
+    if (name != "exec:CMD" && wl::make_workload(name)->shape() == wl::Shape::kContainer) workloads.push_back(name);
+  rep::Results r = run({"overlayfs"}, workloads, {{"overlayfs", {{"metacopy", "on"}}}});
+  ASSERT_EQ(r.runs.size(), workloads.size());
+  int64_t metadata_only = 0;
+  for (const auto& run : r.runs) {
+    SCOPED_TRACE(run.workload);
+    ASSERT_EQ(run.status, "ok") << run.error;
+    EXPECT_EQ(run.copyup_events, run.truth_copyups);
+    EXPECT_EQ(run.copyup_bytes, run.truth_copyup_bytes);
+    EXPECT_EQ(run.copyup_metadata_only, run.truth_copyup_metadata_only);
+    metadata_only += run.truth_copyup_metadata_only;
+    if (run.workload == "metadata") {
+      // Only chmod/chown/utimes: every copy-up is metadata-only, no data is copied.
+      EXPECT_GT(run.copyup_events, 0);
+      EXPECT_EQ(run.copyup_metadata_only, run.copyup_events);
+      EXPECT_EQ(run.copyup_bytes, 0);
+    }
+  }
+  EXPECT_GT(metadata_only, 0) << "the metadata workload copies up metadata only";
 }
 
 }  // namespace
