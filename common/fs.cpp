@@ -227,6 +227,7 @@ std::string fs_type_name(const std::string& path) {
     case BTRFS_SUPER_MAGIC: return "btrfs";
     case OVERLAYFS_SUPER_MAGIC: return "overlay";
     case TMPFS_MAGIC: return "tmpfs";
+    case RAMFS_MAGIC: return "ramfs";
     case FUSE_SUPER_MAGIC: return "fuse";
     case SQUASHFS_MAGIC: return "squashfs";
     case EROFS_SUPER_MAGIC_V1: return "erofs";

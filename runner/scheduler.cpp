@@ -112,6 +112,7 @@ void Scheduler::open_backends() {
       log::info("{}: removed {} snapshots a killed run left", name, stale.size());
     std::string root = path_join(cfg_.workdir, name), store = path_join(root, "store");
     record_filesystem(results_.host, name, is_mount_point(store) ? store : root);
+    results_.host["storage"][name] = b.sn->storage();  // loop device and its mode, or none
     progress(fmt::format("importing {} into {}", cfg_.image, name));
     b.image = hooks_.import_image(*b.sn, name);
     results_.config["images"][name] = {{"top", b.image.top}, {"import_ns", b.image.import_ns}, {"cached", b.image.cached}};

@@ -30,14 +30,18 @@ struct ScratchFsOptions {
   bool cache = true;
   std::string mkfs;  // the mkfs program; empty: mkfs.<fs_type> from PATH, /sbin, /usr/sbin
   FsTrial trial;     // what the backend needs from a file system
+  // How the loop device reaches the image: direct I/O (where the work directory's file system
+  // allows it; else buffered, with a warning) or buffered, for comparison (see LoopMode).
+  LoopMode loop_mode = LoopMode::kDirectIo;
 };
 
 // The directory a backend keeps its snapshots in, ROOT/store, on a file system that passes
 // options.trial:
 //  - ROOT's own file system, when the trial passes there;
 //  - otherwise the image ROOT/cache.<fs_type>.img (an earlier run's, when there and cache is
-//    on; else a new sparse file formatted with mkfs), attached to a loop device (autoclear)
-//    and mounted on ROOT/store.
+//    on; else a new sparse file formatted with mkfs, its sectors no smaller than the loop
+//    device's logical block size), attached to a loop device (autoclear, in
+//    options.loop_mode) and mounted on ROOT/store.
 // Errors: kUnsupported when the host lacks something (loop devices, the mkfs program, the
 // file system in the kernel) or the scratch file system fails the trial; kFailure when mkfs
 // or a mount fails; kFailedPrecondition when ROOT/store is mounted already (another process,
@@ -58,6 +62,9 @@ class ScratchFs {
   bool reused() const noexcept { return reused_; }
   // The type of ROOT's own file system ("ext4", "xfs", ...).
   const std::string& host_fs() const noexcept { return host_fs_; }
+  // The loop device, image, mode and file system (no loop device when ROOT's own file system
+  // serves); after close(), how it was attached.
+  StorageInfo storage() const { return storage_; }
 
   // Freezes and thaws the scratch file system (FIFREEZE, FITHAW): its log and dirty metadata
   // are written back. A no-op when ROOT's own file system serves (it is not ours to freeze)
@@ -81,6 +88,7 @@ class ScratchFs {
   bool reused_ = false;
   bool closed_ = false;
   bool cannot_freeze_ = false;
+  StorageInfo storage_;
   std::unique_ptr<LoopDevice> loop_;
   ScopedMount mount_;
 };
@@ -94,6 +102,7 @@ class ScratchFs {
 class ScratchStoreSnapshotter : public StoreSnapshotter {
  public:
   void quiesce() override { scratch_->quiesce(); }
+  StorageInfo storage() const override { return scratch_->storage(); }
 
  protected:
   explicit ScratchStoreSnapshotter(std::unique_ptr<ScratchFs> scratch);
@@ -108,7 +117,7 @@ class ScratchStoreSnapshotter : public StoreSnapshotter {
 
 // What makes one scratch-backed backend; scratch_backend_spec turns it into a BackendSpec
 // with extent CoW granularity, no shared page cache, root needed, the scratch options
-// (plus `fs` when fs_choice), a probe (probe_scratch) and a factory that opens the ScratchFs
+// (size, cache, mkfs, loop; plus `fs` when fs_choice), a probe (probe_scratch) and a factory that opens the ScratchFs
 // and hands it to `open`.
 struct ScratchBackend {
   std::string name;

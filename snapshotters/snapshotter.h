@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "common/mount.h"
 
 namespace cowbench::snap {
@@ -55,6 +57,21 @@ struct Capabilities {
   bool needs_root = true;
   std::string host_needs;  // what the host must provide, in words
 };
+
+// How a backend's own storage is attached to the host (results.json's host.storage).
+struct StorageInfo {
+  // /dev/loopN when the backend keeps its snapshots on a file system of its own on a loop
+  // device (a scratch XFS or btrfs image); empty when it works on the work directory's own
+  // file system.
+  std::string loop_device;
+  std::string image;     // the image file behind the loop device
+  std::string mode;      // the loop device's mode as the kernel uses it: "direct-io" or "buffered"
+  std::string fs;        // the file system on the image: "xfs", "btrfs"
+  std::string fallback;  // why the device is buffered although direct I/O was asked for; else empty
+};
+// {"loop_device": null} without a loop device; else loop_device, image, mode, fs (and
+// fallback when not empty).
+void to_json(nlohmann::json& j, const StorageInfo& s);
 
 // Errors: every method throws cowbench::Error —
 //   kNotFound           the key / name / parent does not exist
@@ -106,6 +123,12 @@ class Snapshotter {
   // measurement. sync() alone leaves XFS metadata in the log, to be written back later, at
   // whatever moment the log runs short. A no-op for backends on the host's file systems.
   virtual void quiesce() {}
+
+  // How the backend's storage is attached (see StorageInfo): a backend on a loop-mounted
+  // scratch file system names the device, its image and the mode the kernel runs it in.
+  // The default, for backends that use the host's file systems: no loop device. Valid after
+  // close() too (it describes how the backend ran).
+  virtual StorageInfo storage() const { return {}; }
 
   // Releases the backend's resources (scratch filesystems, daemons); snapshots on disk stay.
   // Later calls fail with kFailedPrecondition; a second close() is a no-op.

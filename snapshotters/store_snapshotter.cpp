@@ -7,6 +7,8 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -40,6 +42,15 @@ const char* granularity_name(Granularity g) noexcept {
     case Granularity::kTree: return "tree";
   }
   return "unknown";
+}
+
+void to_json(nlohmann::json& j, const StorageInfo& s) {
+  if (s.loop_device.empty()) {
+    j = {{"loop_device", nullptr}};
+    return;
+  }
+  j = {{"loop_device", s.loop_device}, {"image", s.image}, {"mode", s.mode}, {"fs", s.fs}};
+  if (!s.fallback.empty()) j["fallback"] = s.fallback;
 }
 
 StoreSnapshotter::StoreSnapshotter(std::string root, bool sync_metadata)

@@ -8,8 +8,9 @@
 
 namespace cowbench::snap {
 
-// Adds "btrfs" to the registry. Options: size, cache, mkfs (see scratch_fs.h). The probe runs
-// btrfs_trial on the workdir's file system, or on a tiny scratch btrfs.
+// Adds "btrfs" to the registry. Options: size, cache, mkfs, loop (direct|buffered: the scratch
+// image's loop device mode) (see scratch_fs.h). The probe runs btrfs_trial on the workdir's
+// file system, or on a tiny scratch btrfs.
 void register_btrfs(Registry& registry);
 
 // Creates a subvolume inside `dir`, snapshots it read-only and deletes both: nullopt when

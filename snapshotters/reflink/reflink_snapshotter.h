@@ -9,7 +9,8 @@
 namespace cowbench::snap {
 
 // Adds "reflink" to the registry. Options: fs (xfs|btrfs: the scratch file system made when
-// the root's own cannot clone), size, cache, mkfs (see scratch_fs.h). The probe runs
+// the root's own cannot clone), size, cache, mkfs, loop (direct|buffered: the scratch
+// image's loop device mode) (see scratch_fs.h). The probe runs
 // reflink_trial on the workdir's file system, or on a tiny scratch XFS.
 void register_reflink(Registry& registry);
 
