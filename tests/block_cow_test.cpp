@@ -94,9 +94,7 @@ class BlockCow : public ::testing::TestWithParam<std::string> {
 
   void TearDown() override {
     if (!tmp_) return;
-    EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "left mounted: " << mounts_under(tmp_->path()).front();
-    EXPECT_TRUE(loops_backed_under(tmp_->path()).empty())
-        << "left attached: " << loops_backed_under(tmp_->path()).front().device;
+    EXPECT_EQ(left_behind(tmp_->path()), "");
   }
 
   const snap::BackendSpec& spec() { return snap::builtin_registry().get(GetParam()); }

@@ -105,8 +105,7 @@ class LoopDeviceTest : public ::testing::Test {
   }
   void TearDown() override {
     if (!tmp_) return;
-    EXPECT_TRUE(loops_backed_under(tmp_->path()).empty())
-        << "left attached: " << loops_backed_under(tmp_->path()).front().device;
+    EXPECT_EQ(left_behind(tmp_->path()), "");
   }
   // A directory with a small `type` file system mounted on it (tmpfs, ramfs).
   std::string mount_small(const std::string& type) {
@@ -215,9 +214,7 @@ class LoopBackend : public ::testing::TestWithParam<std::string> {
   }
   void TearDown() override {
     if (!tmp_) return;
-    EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "left mounted: " << mounts_under(tmp_->path()).front();
-    EXPECT_TRUE(loops_backed_under(tmp_->path()).empty())
-        << "left attached: " << loops_backed_under(tmp_->path()).front().device;
+    EXPECT_EQ(left_behind(tmp_->path()), "");
   }
 
   const snap::BackendSpec& spec() { return snap::builtin_registry().get(GetParam()); }

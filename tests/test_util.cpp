@@ -15,6 +15,8 @@
 #include <stdexcept>
 
 #include "common/error.h"
+#include "common/loop.h"
+#include "common/mount.h"
 #include "snapshotters/probe_util.h"
 
 namespace cowbench::test {
@@ -214,6 +216,13 @@ CliResult run_cli(const std::string& binary, const std::string& args) {
   int status = pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+std::string left_behind(const std::string& dir) {
+  std::string out;
+  for (const auto& m : mounts_under(dir)) out += "mounted: " + m + "\n";
+  for (const auto& l : loops_backed_under(dir)) out += "attached: " + l.device + " (" + l.backing_file + ")\n";
+  return out;
 }
 
 }  // namespace cowbench::test

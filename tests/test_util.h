@@ -53,6 +53,10 @@ Applier apply_all(std::vector<Applier> appliers);
 // config files and four 2–5 MiB "database" files.
 Applier distro_image(bool with_shell);
 
+// What a test left under `dir`: mounts and loop devices backed by files there, one per line;
+// "" when nothing.
+std::string left_behind(const std::string& dir);
+
 // Runs the cowbench binary with `args` (a shell command line); stdout and stderr together.
 struct CliResult {
   int code = -1;  // exit status, -1 when it died
