@@ -461,6 +461,10 @@ TEST_P(TraceUpperFs, ExactCountsWhateverTheUpperFileSystem) {
   EXPECT_EQ(c.copyup_events, expected_files(false)) << c.extra.dump(1);
   EXPECT_EQ(c.copyup_bytes, expected_bytes(false)) << c.extra.dump(1);
   expect_events(c, false);
+  // And what the upper directory shows.
+  CopyupTruth truth = file_copyups(upper, lower_files());
+  EXPECT_EQ(c.copyup_events, truth.files);
+  EXPECT_EQ(c.copyup_bytes, truth.bytes);
   tmpfs = ScopedMount();
   if (scratch) scratch->close();
 }
