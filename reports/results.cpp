@@ -114,6 +114,12 @@ std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
     s.median_cpu_sys_ns = median_of(col(&Run::cpu_sys_ns));
     s.median_truth_copyups = median_of(col(&Run::truth_copyups));
     s.median_truth_copyup_bytes = median_of(col(&Run::truth_copyup_bytes));
+    s.median_cow_extents = median_of(col(&Run::cow_extents));
+    s.median_cow_bytes = median_of(col(&Run::cow_bytes));
+    s.median_cow_new_bytes = median_of(col(&Run::cow_new_bytes));
+    s.median_truth_cow_extents = median_of(col(&Run::truth_cow_extents));
+    s.median_truth_cow_bytes = median_of(col(&Run::truth_cow_bytes));
+    s.median_truth_new_bytes = median_of(col(&Run::truth_new_bytes));
     out.push_back(s);
   }
   return out;
@@ -129,11 +135,15 @@ json to_json(const Run& r) {
          {"setup_ns", opt(r.setup_ns)},
          {"ops", {{"count", r.ops_count}, {"latency_ns", q_json(r.op_latency)}}},
          {"copyup", {{"events", opt(r.copyup_events)}, {"bytes", opt(r.copyup_bytes)}, {"latency_ns", q_json(r.copyup_latency)}}},
-         {"cow", {{"extents", opt(r.cow_extents)}, {"bytes", opt(r.cow_bytes)}}},
+         {"cow", {{"extents", opt(r.cow_extents)}, {"bytes", opt(r.cow_bytes)}, {"new_bytes", opt(r.cow_new_bytes)}}},
          {"disk", {{"upper_bytes", opt(r.upper_bytes)}, {"shared_bytes", opt(r.shared_bytes)}, {"exclusive_bytes", opt(r.exclusive_bytes)}}},
          {"memory", {{"page_cache_bytes", opt(r.page_cache_bytes)}}},
          {"cpu", {{"user_ns", opt(r.cpu_user_ns)}, {"sys_ns", opt(r.cpu_sys_ns)}}},
-         {"ground_truth", {{"copyups", opt(r.truth_copyups)}, {"copyup_bytes", opt(r.truth_copyup_bytes)}}},
+         {"ground_truth", {{"copyups", opt(r.truth_copyups)},
+                           {"copyup_bytes", opt(r.truth_copyup_bytes)},
+                           {"cow_extents", opt(r.truth_cow_extents)},
+                           {"cow_bytes", opt(r.truth_cow_bytes)},
+                           {"new_bytes", opt(r.truth_new_bytes)}}},
          {"digest", r.digest},
          {"extra", r.extra}};
   if (!r.error.empty()) j["error"] = r.error;
@@ -163,6 +173,7 @@ Run run_from_json(const json& j) {
   r.copyup_latency = q_from(cu.value("latency_ns", json()));
   r.cow_extents = get_opt(j.at("cow"), "extents");
   r.cow_bytes = get_opt(j.at("cow"), "bytes");
+  r.cow_new_bytes = get_opt(j.at("cow"), "new_bytes");  // absent in files written before it existed
   r.upper_bytes = get_opt(j.at("disk"), "upper_bytes");
   r.shared_bytes = get_opt(j.at("disk"), "shared_bytes");
   r.exclusive_bytes = get_opt(j.at("disk"), "exclusive_bytes");
@@ -172,6 +183,9 @@ Run run_from_json(const json& j) {
   if (j.contains("ground_truth")) {
     r.truth_copyups = get_opt(j["ground_truth"], "copyups");
     r.truth_copyup_bytes = get_opt(j["ground_truth"], "copyup_bytes");
+    r.truth_cow_extents = get_opt(j["ground_truth"], "cow_extents");
+    r.truth_cow_bytes = get_opt(j["ground_truth"], "cow_bytes");
+    r.truth_new_bytes = get_opt(j["ground_truth"], "new_bytes");
   }
   r.digest = j.value("digest", "");
   r.extra = j.value("extra", json::object());
@@ -201,7 +215,13 @@ json to_json(const Results& r) {
                        {"median_cpu_user_ns", opt(s.median_cpu_user_ns)},
                        {"median_cpu_sys_ns", opt(s.median_cpu_sys_ns)},
                        {"median_truth_copyups", opt(s.median_truth_copyups)},
-                       {"median_truth_copyup_bytes", opt(s.median_truth_copyup_bytes)}});
+                       {"median_truth_copyup_bytes", opt(s.median_truth_copyup_bytes)},
+                       {"median_cow_extents", opt(s.median_cow_extents)},
+                       {"median_cow_bytes", opt(s.median_cow_bytes)},
+                       {"median_cow_new_bytes", opt(s.median_cow_new_bytes)},
+                       {"median_truth_cow_extents", opt(s.median_truth_cow_extents)},
+                       {"median_truth_cow_bytes", opt(s.median_truth_cow_bytes)},
+                       {"median_truth_new_bytes", opt(s.median_truth_new_bytes)}});
   return json{{"schema", kSchema},
               {"host", r.host},
               {"config", r.config},

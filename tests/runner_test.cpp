@@ -104,13 +104,17 @@ TEST_F(Runner, SameOperationsOnEveryBackendAndGroundTruth) {
       EXPECT_EQ(want, modified.at(run.workload)) << run.workload;
     if (run.workload == "db-random-write") EXPECT_GE(run.truth_copyup_bytes, 2 << 20);
   }
-  // reflink / btrfs (FIEMAP): every file db-random-write touched holds extents of its own,
-  // and only about the blocks written — not whole files.
+  // reflink / btrfs (FIEMAP): no file is copied up; every file db-random-write touched holds
+  // extents of its own over inherited data, and only the blocks written (4 KiB each) — not
+  // whole files, and no new data.
   for (const auto& run : r.runs) {
     if ((run.backend != "reflink" && run.backend != "btrfs") || run.workload != "db-random-write") continue;
-    EXPECT_EQ(run.truth_copyups, plans[run.workload]["modified_lower_files"].get<int64_t>()) << run.backend;
-    EXPECT_GT(run.truth_copyup_bytes, 0) << run.backend;
-    EXPECT_LE(run.truth_copyup_bytes, run.ops_count * (128 << 10)) << run.backend;
+    EXPECT_EQ(run.truth_copyups, 0) << run.backend;
+    EXPECT_EQ(run.truth_copyup_bytes, 0) << run.backend;
+    EXPECT_GE(run.truth_cow_extents, plans[run.workload]["modified_lower_files"].get<int64_t>()) << run.backend;
+    EXPECT_GT(run.truth_cow_bytes, 0) << run.backend;
+    EXPECT_LE(run.truth_cow_bytes, run.ops_count * 4096) << run.backend;
+    EXPECT_EQ(run.truth_new_bytes, 0) << run.backend;
   }
   // The results file on disk is the same document.
   rep::Results saved = rep::load_results(path_join(cfg_.out, "results.json"));
