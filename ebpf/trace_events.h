@@ -22,6 +22,8 @@ enum cb_event_type {
   CB_EV_FUSE_COPYUP = 2, /* fuse-overlayfs copy-up, completed when the daemon answers */
   CB_EV_COW = 3,         /* block CoW: extents remapped (XFS) or ordered extents (btrfs) */
   CB_EV_SYSCALL = 4,     /* every syscall of the container (stress tests only: CB_FLAG_ALL_SYSCALLS) */
+  CB_EV_NEW_DATA = 5,    /* block-CoW windows: data written into an inherited file beyond its inherited end
+                            or into its holes (new blocks, not CoW) */
 };
 
 /* How a copy-up event was completed (cb_event.how). */
@@ -55,9 +57,9 @@ enum cb_copyup_kind {
 struct cb_event {
   __u64 ts_ns;      /* bpf_ktime_get_ns() at completion */
   __u64 latency_ns; /* copy-up: from the upper inode's creation (overlay) or the FUSE request (fuse) */
-  __u64 bytes;      /* copy-up: the new upper inode's size; CoW: bytes remapped */
+  __u64 bytes;      /* copy-up: the new upper inode's size; CoW: bytes of shared blocks rewritten; new data: bytes */
   __u64 ino;        /* the upper (or CoW'd) inode */
-  __u64 offset;     /* CoW: file offset of the extent; FUSE: request unique id */
+  __u64 offset;     /* CoW, new data: file offset of the extent; FUSE: request unique id */
   __u32 dev;        /* its super block's dev_t, kernel encoding (major << 20 | minor) */
   __u32 pid;        /* tgid of the task that made it (FUSE: the daemon) */
   __u32 tid;
@@ -87,6 +89,13 @@ enum cb_counter {
   CB_C_PROBE_WINDOWS,    /* fentry/kprobe copy-up windows entered */
   CB_C_METADATA_COPYUPS, /* copy-ups of metadata only (metacopy=on), counted in CB_C_COPYUPS too */
   CB_C_META_DATA_COPYUPS,/* data copy-ups of files copied up metadata-only before (CB_CU_META_DATA) */
+  CB_C_NEW_EXTENTS,      /* block CoW windows: extents (events) that added new data to inherited files */
+  CB_C_NEW_BYTES,        /* ... and its bytes: beyond the inherited end or in holes (not CoW) */
+  CB_C_REWRITE_BYTES,    /* blocks of inherited files written back again after their first CoW / new write
+                            (btrfs writes every extent anew): neither CoW nor new */
+  CB_C_COW_UNSIZED,      /* CoW events on files without an entry in `inherited` (beyond its bound): counted
+                            whole as CoW, as before the split */
+  CB_C_BLOCKS_UNTRACKED, /* chunks the `cow_blocks` map had no room for: counted without the once-per-block check */
   CB_C_COUNT
 };
 
@@ -140,6 +149,37 @@ struct cb_file_key {
 struct cb_cow_file {
   __u64 extents;
   __u64 bytes;
+  __u64 new_bytes; /* new data (not CoW), see CB_EV_NEW_DATA */
+};
+
+/* A regular file of the writable tree when the window opened, as the container inherited it
+ * (key: struct cb_file_key; filled by user space at begin()). The data it shared with the
+ * parent is [0, size rounded up to a block) without its holes; what is written there is CoW,
+ * what is written beyond or into a hole is new data. */
+#define CB_MAX_HOLES 4
+#define CB_MAX_INHERITED (1u << 18) /* files loaded per window; CoW on the others is counted whole (CB_C_COW_UNSIZED) */
+#define CB_INH_GENERATION 1u        /* `generation` is known: compare it */
+struct cb_inherited {
+  __u64 size;       /* i_size at begin() */
+  __u32 generation; /* i_generation (FS_IOC_GETVERSION): a new inode that reuses the number differs */
+  __u16 holes;      /* entries of hole_start/hole_end in use (at most CB_MAX_HOLES; more are taken as data) */
+  __u16 flags;      /* CB_INH_* */
+  __u64 hole_start[CB_MAX_HOLES]; /* bytes, block-aligned, below size */
+  __u64 hole_end[CB_MAX_HOLES];
+};
+
+/* Which blocks of an inherited file were already counted in this window (map `cow_blocks`):
+ * 64 blocks per entry, bit i = block (chunk << 6) + i, and where on disk each was written last —
+ * so that user space can count the extents the file ends up with (runs of blocks that follow
+ * each other on disk, as the file systems merge them). */
+struct cb_block_key {
+  __u64 ino;
+  __u32 dev;
+  __u32 chunk; /* block index >> 6 */
+};
+struct cb_block_chunk {
+  __u64 seen;      /* blocks counted (CoW or new data) */
+  __u32 phys[64];  /* per block: the low 32 bits of the disk block it was last written to */
 };
 
 /* Per syscall nr (key: __s32): copy-ups it caused. */

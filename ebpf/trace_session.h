@@ -34,6 +34,11 @@ struct TraceCounts {
   int64_t cow_bytes = 0;
   int64_t lost_events = 0;
   nlohmann::json extra = nlohmann::json::object();  // per-syscall counts, FUSE requests...
+  // Block CoW: cow_extents / cow_bytes count the blocks of inherited files that held data the
+  // parent shared and were rewritten (each block once); new_bytes what was written into
+  // inherited files beyond their inherited end or into their holes (new blocks, not CoW).
+  // copyup_* are 0 there: nothing is copied whole.
+  int64_t new_bytes = 0;
 };
 
 // One tracer for a whole `cowbench run`: programs are loaded once, then each container's

@@ -35,7 +35,10 @@ json event_json(const cb_event& e, uint64_t start_ns) {
   for (int i = depth - 1; i >= 0; --i)
     path += "/" + std::string(e.names[i], strnlen(e.names[i], CB_NAME_LEN));
   if (depth == CB_NAME_DEPTH) path = "..." + path;
-  const char* type = e.type == CB_EV_COPYUP ? "copyup" : e.type == CB_EV_FUSE_COPYUP ? "fuse-copyup" : "cow";
+  const char* type = e.type == CB_EV_COPYUP        ? "copyup"
+                     : e.type == CB_EV_FUSE_COPYUP ? "fuse-copyup"
+                     : e.type == CB_EV_NEW_DATA    ? "new-data"
+                                                   : "cow";
   json j{{"type", type},
          {"t_ns", static_cast<int64_t>(e.ts_ns - start_ns)},
          {"pid", e.pid},
@@ -45,7 +48,7 @@ json event_json(const cb_event& e, uint64_t start_ns) {
          {"ino", e.ino},
          {"bytes", e.bytes}};
   if (!path.empty()) j["path"] = path;
-  if (e.type == CB_EV_COW) {
+  if (e.type == CB_EV_COW || e.type == CB_EV_NEW_DATA) {
     j["offset"] = e.offset;
     j["extents"] = e.extents;
     return j;
@@ -168,6 +171,54 @@ json fuse_ops(int ops_fd, int hist_fd) {
   return out;
 }
 
+// Block CoW extents as the files end up with them: runs of blocks that follow each other in
+// the file and on disk where they were last written (the file systems merge those into one
+// extent; a later write of part of an extent splits it), split where the inherited data ends —
+// CoW runs over inherited data, new-data runs beyond it or in holes.
+struct BlockRuns {
+  int64_t cow = 0, fresh = 0;
+};
+BlockRuns block_runs(int blocks_fd, int inherited_fd, uint64_t block_bytes) {
+  std::map<std::pair<uint32_t, uint64_t>, std::map<uint32_t, cb_block_chunk>> files;  // (dev, ino) → chunk → blocks
+  for_each_key<cb_block_key>(blocks_fd, [&](const cb_block_key& k) {
+    cb_block_chunk v{};
+    if (bpf_map_lookup_elem(blocks_fd, &k, &v) == 0) files[{k.dev, k.ino}][k.chunk] = v;
+  });
+  BlockRuns out;
+  for (const auto& [file, chunks] : files) {
+    cb_file_key fk{};
+    fk.ino = file.second;
+    fk.dev = file.first;
+    cb_inherited in{};
+    if (bpf_map_lookup_elem(inherited_fd, &fk, &in) != 0) continue;
+    uint64_t data_end = (in.size + block_bytes - 1) / block_bytes;
+    auto is_data = [&](uint64_t b) {
+      if (b >= data_end) return false;
+      for (uint32_t h = 0; h < in.holes && h < CB_MAX_HOLES; ++h)
+        if (b >= in.hole_start[h] / block_bytes && b < in.hole_end[h] / block_bytes) return false;
+      return true;
+    };
+    bool open = false, open_data = false;
+    uint32_t next_phys = 0;
+    uint64_t next = 0;  // the block after the open run
+    for (const auto& [chunk, v] : chunks) {
+      for (uint32_t i = 0; i < 64; ++i) {
+        if (!(v.seen >> i & 1)) continue;
+        uint64_t b = (uint64_t{chunk} << 6) + i;
+        bool data = is_data(b);
+        if (!(open && b == next && data == open_data && v.phys[i] == next_phys)) {
+          ++(data ? out.cow : out.fresh);
+          open = true;
+          open_data = data;
+        }
+        next = b + 1;
+        next_phys = v.phys[i] + 1;
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, WindowRecords& records, bool record_syscalls) {
@@ -187,12 +238,26 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
   for (size_t b = 0; b < hist.size(); ++b)
     if (hist[b]) latency_hist[fmt::format("{}", uint64_t{1} << b)] = hist[b];
   json fuse = fuse_ops(maps.fuse_ops, maps.fuse_hist);
-  int64_t cow_files = 0;
-  for_each_key<cb_file_key>(maps.cow_files, [&](const cb_file_key&) { ++cow_files; });
+  // Inherited files the window wrote: with CoW of their inherited data, with new data.
+  int64_t cow_files = 0, new_data_files = 0;
+  for_each_key<cb_file_key>(maps.cow_files, [&](const cb_file_key& k) {
+    cb_cow_file f{};
+    if (bpf_map_lookup_elem(maps.cow_files, &k, &f) != 0) return;
+    cow_files += f.extents > 0;
+    new_data_files += f.new_bytes > 0;
+  });
 
   // The counts, by what this backend does.
   out.cow_extents = static_cast<int64_t>(c[CB_C_COW_EXTENTS]);
   out.cow_bytes = static_cast<int64_t>(c[CB_C_COW_BYTES]);
+  out.new_bytes = static_cast<int64_t>(c[CB_C_NEW_BYTES]);
+  BlockRuns runs;
+  bool runs_complete = c[CB_C_BLOCKS_UNTRACKED] == 0;
+  if (w.kind == CB_KIND_EXTENT) {
+    // Extents as the files end up with them, where every block was tracked; else one per event.
+    runs = block_runs(maps.cow_blocks, maps.inherited, w.block_bytes);
+    if (runs_complete) out.cow_extents = runs.cow + static_cast<int64_t>(c[CB_C_COW_UNSIZED]);
+  }
   switch (w.kind) {
     case CB_KIND_OVERLAY:
     case CB_KIND_FUSE:
@@ -201,18 +266,15 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
       // Files whose copy-up stayed metadata-only (no later data copy-up in the window).
       out.copyup_metadata_only = metadata_copyups - meta_data_copyups;
       break;
-    case CB_KIND_EXTENT:
-      // No whole-file copies: a "copy-up" is a lower file that got extents of its own.
-      out.copyup_events = cow_files;
-      out.copyup_bytes = out.cow_bytes;
-      break;
     default:
+      // Block CoW (and a full copy) copies no whole file up: its figures are cow_* and new_bytes.
       out.copyup_events = out.copyup_bytes = 0;
       break;
   }
+  if (w.kind == CB_KIND_EXTENT && !w.new_data_observable) out.new_bytes = -1;
   if (!w.observable) {
     out.copyup_events = out.copyup_bytes = out.copyup_metadata_only = -1;
-    if (w.kind == CB_KIND_EXTENT) out.cow_extents = out.cow_bytes = -1;
+    if (w.kind == CB_KIND_EXTENT) out.cow_extents = out.cow_bytes = out.new_bytes = -1;
   }
   out.copyup_latencies_ns = std::move(records.latencies);
 
@@ -229,7 +291,18 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
   x["copyups_by_syscall"] = std::move(syscalls);
   x["copyup_latency_hist_log2_ns"] = latency_hist;
   if (c[CB_C_FUSE_REQUESTS] || !fuse.empty()) x["fuse"] = {{"requests", c[CB_C_FUSE_REQUESTS]}, {"ops", fuse}};
-  if (w.kind == CB_KIND_EXTENT) x["cow_files"] = cow_files;
+  if (w.kind == CB_KIND_EXTENT) {
+    x["cow_files"] = cow_files;
+    x["new_data_files"] = new_data_files;
+    x["cow_events"] = c[CB_C_COW_EXTENTS];  // remaps / ordered extents with CoW (one ring record each)
+    x["new_data_events"] = c[CB_C_NEW_EXTENTS];
+    x["new_data_extents"] = runs_complete ? runs.fresh : static_cast<int64_t>(c[CB_C_NEW_EXTENTS]);
+    x["rewritten_bytes"] = c[CB_C_REWRITE_BYTES];  // blocks written back again after their first count
+    if (c[CB_C_COW_UNSIZED]) x["cow_events_without_inherited_size"] = c[CB_C_COW_UNSIZED];
+    if (c[CB_C_BLOCKS_UNTRACKED]) x["cow_chunks_untracked"] = c[CB_C_BLOCKS_UNTRACKED];
+    if (!w.inherited.empty()) x["window"]["inherited"] = w.inherited;
+    if (!w.new_data_observable) x["window"]["new_data_why_not"] = w.new_data_why_not;
+  }
   if (w.metacopy)
     x["metacopy"] = {{"metadata_copyups", metadata_copyups},
                      {"data_copyups_of_metacopy_files", meta_data_copyups},

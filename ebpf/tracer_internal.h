@@ -46,12 +46,25 @@ struct WatchedWindow {
   bool observable = true;
   std::string why_not;    // when !observable
   uint64_t start_ns = 0;  // CLOCK_MONOTONIC at begin(): events' t_ns are relative to it
+  // Block CoW: whether new data (not CoW) is seen on this file system (XFS needs
+  // iomap_add_to_ioend), and how the inherited files were loaded (load_inherited()).
+  bool new_data_observable = true;
+  std::string new_data_why_not;
+  uint64_t block_bytes = 4096;  // the upper file system's block (statfs f_bsize): cow_blocks' unit
+  nlohmann::json inherited = nlohmann::json::object();
 };
 
 // Describes what `target` is for the programs: its kind, upper directory (dev and inode), and
 // whether its copy-ups can be seen here (O_TMPFILE on the upper file system, the needed
 // programs attached: attached(program name)). Throws when the target's mounts cannot be read.
 WatchedWindow describe_window(const TraceTarget& target, const std::function<bool(const char*)>& attached);
+
+// Block CoW windows: puts every regular file below `upper` (not crossing into other mounts or
+// btrfs subvolumes) into the `inherited` map at `map_fd` — key (inode number, `dev`), value its
+// size, its holes (FIEMAP, for files whose allocated blocks do not cover their size) and, where
+// the file system reports it, its generation — at most CB_MAX_INHERITED files. Returns what it
+// loaded, for the window's description: files, files with holes, files beyond the bound, time.
+nlohmann::json load_inherited(const std::string& upper, uint32_t dev, int map_fd);
 
 // The ring buffer records of one window, filled by the reader thread.
 struct WindowRecords {
@@ -72,6 +85,7 @@ struct WindowRecords {
 struct WindowMaps {
   int counters = -1, copyup_hist = -1;                               // per-CPU arrays
   int tasks = -1, syscalls = -1, fuse_ops = -1, fuse_hist = -1, cow_files = -1;  // hashes
+  int inherited = -1, cow_blocks = -1;                                           // block CoW hashes
 };
 
 // Turns a closed window's maps and records into its TraceCounts (tracer_accounting.cpp):

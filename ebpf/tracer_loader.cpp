@@ -35,6 +35,7 @@ constexpr TpRow kTracepointPrograms[] = {
     {"cb_fuse_end", "fuse_request_end", "FUSE request latency and fuse-overlayfs copy-ups"},
     {"cb_xfs_cow_remap", "xfs_reflink_cow_remap_from", "XFS reflink CoW extents"},
     {"cb_btrfs_ordered", "btrfs_ordered_extent_add", "btrfs CoW extents"},
+    {"cb_xfs_ioend", "iomap_add_to_ioend", "XFS new data of inherited files (writeback into the data fork)"},
     {"cb_btrfs_inode_new", "btrfs_inode_new", "btrfs files the container creates (not CoW)"},
 };
 
@@ -182,7 +183,11 @@ void BpfTracer::load(const TracepointIndex& index) {
                          "completed when it answers the FUSE request it serves (fuse_request_end)"},
       {"block CoW", "XFS: CoW fork extents remapped into the file (xfs_reflink_cow_remap_from); btrfs: ordered "
                     "extents that are not NOCOW/PREALLOC (btrfs_ordered_extent_add); for files the container "
-                    "dirtied and did not create, after syncfs at the end of the window"}};
+                    "dirtied and did not create, after syncfs at the end of the window. Each block of a file "
+                    "inherited from the parent counts once: as CoW when it held inherited data (below the size "
+                    "the file had when the window opened, rounded up to a block, not in a hole), as new data "
+                    "beyond it or in a hole; XFS new blocks that bypass the CoW fork come from "
+                    "iomap_add_to_ioend"}};
 }
 
 int BpfTracer::on_record(void* ctx, void* data, size_t size) {

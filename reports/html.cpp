@@ -145,6 +145,20 @@ std::vector<std::string> disk_figures(const Grouped& g, const Palette& p) {
     if (truth) f->insert(f->rfind("</figure>"), "<p class=\"note\">† ground truth read from the writable layer (not traced).</p>\n");
     out.push_back(*f);
   }
+  bool cow_truth = false;
+  auto cow = [&](const SummaryRow& s) {
+    Sourced by = cow_bytes(s), fresh = new_bytes(s);
+    cow_truth = cow_truth || by.ground_truth;
+    std::string suffix = fresh.value > 0 ? fmt::format(", {} new data", format_bytes(static_cast<double>(fresh.value))) : "";
+    return std::make_pair(by.value, suffix + (by.ground_truth ? " †" : ""));
+  };
+  if (auto f = bytes_figure(g, p, "Block CoW bytes per backend",
+                            "shared data of lower files rewritten (reflink, btrfs); new data beyond their inherited size in the "
+                            "note",
+                            cow)) {
+    if (cow_truth) f->insert(f->rfind("</figure>"), "<p class=\"note\">† ground truth read with FIEMAP (not traced).</p>\n");
+    out.push_back(*f);
+  }
   auto upper = [](const SummaryRow& s) { return std::make_pair(s.median_upper_bytes, std::string()); };
   if (auto f = bytes_figure(g, p, "Writable-layer bytes per backend", "what one container's snapshot holds after the workload", upper))
     out.push_back(*f);
@@ -293,7 +307,8 @@ std::string render_html(const Results& r, const std::vector<GbenchFile>& gbench)
   if (auto figs = wall_figures(g, p); !figs.empty())
     body += section("wall-time", "Wall time", "Median over the repeats; whiskers: 95 % confidence interval of the median.", grid(figs));
   if (auto figs = disk_figures(g, p); !figs.empty())
-    body += section("copy-up", "Copy-up and writable layer", "Medians over the repeats, per workload and backend.", grid(figs));
+    body += section("copy-up", "Copy-up, block CoW and writable layer", "Medians over the repeats, per workload and backend.",
+                    grid(figs));
   if (auto figs = latency_figures(g, p); !figs.empty())
     body += section("latency", "Operation latency",
                     "Cumulative distribution of per-operation latency in the run with the median wall time.", grid(figs));
@@ -305,7 +320,9 @@ std::string render_html(const Results& r, const std::vector<GbenchFile>& gbench)
   }
   std::string tables;
   for (const auto& t : m.workloads) tables += "<h3>" + esc(t.title) + "</h3>\n" + html_table(t);
-  body += section("tables", "Results by workload", "Medians over the repeats; “vs fastest” divides by the fastest backend's median.",
+  body += section("tables", "Results by workload",
+                  std::string("Medians over the repeats; “vs fastest” divides by the fastest backend's median. ") +
+                      kCopyColumnsExplained,
                   tables);
   if (m.failures) body += section("failures", "Failed runs", "", html_table(*m.failures));
   if (!gbench.empty()) body += gbench_section(gbench, g.backends(), p);

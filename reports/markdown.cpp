@@ -51,6 +51,7 @@ std::string render_markdown(const Results& r, const std::vector<GbenchFile>& gbe
   out += "\n## Workloads\n\n";
   out += "Medians over the repeats; the 95 % CI is the half-width of an approximate interval for the median; "
          "“vs fastest” divides by the fastest backend's median.\n\n";
+  out += std::string(kCopyColumnsExplained) + "\n\n";
   for (const auto& t : m.workloads) section(out, "###", t);
   if (!m.scale_out.empty()) out += "## Scale-out\n\n";
   for (const auto& t : m.scale_out) section(out, "###", t);

@@ -32,6 +32,11 @@ const std::vector<Metric>& run_metrics() {
       {"ground_truth.copyups", "copy-ups (ground truth)", Unit::kCount, [](const Run& r) { return r.truth_copyups; }, true},
       {"ground_truth.copyup_bytes", "copy-up bytes (ground truth)", Unit::kBytes,
        [](const Run& r) { return r.truth_copyup_bytes; }, true},
+      {"cow.new_bytes", "new data", Unit::kBytes, [](const Run& r) { return r.cow_new_bytes; }, true},
+      {"ground_truth.cow_extents", "CoW extents (ground truth)", Unit::kCount, [](const Run& r) { return r.truth_cow_extents; },
+       false},
+      {"ground_truth.cow_bytes", "CoW bytes (ground truth)", Unit::kBytes, [](const Run& r) { return r.truth_cow_bytes; }, true},
+      {"ground_truth.new_bytes", "new data (ground truth)", Unit::kBytes, [](const Run& r) { return r.truth_new_bytes; }, true},
   };
   return metrics;
 }
@@ -67,6 +72,16 @@ Sourced copyup_events(const SummaryRow& s) {
 Sourced copyup_bytes(const SummaryRow& s) {
   if (s.median_copyup_bytes >= 0) return {s.median_copyup_bytes, false};
   return {s.median_truth_copyup_bytes, s.median_truth_copyup_bytes >= 0};
+}
+
+Sourced cow_bytes(const SummaryRow& s) {
+  if (s.median_cow_bytes >= 0) return {s.median_cow_bytes, false};
+  return {s.median_truth_cow_bytes, s.median_truth_cow_bytes >= 0};
+}
+
+Sourced new_bytes(const SummaryRow& s) {
+  if (s.median_cow_new_bytes >= 0) return {s.median_cow_new_bytes, false};
+  return {s.median_truth_new_bytes, s.median_truth_new_bytes >= 0};
 }
 
 }  // namespace cowbench::rep

@@ -41,5 +41,9 @@ struct Sourced {
 };
 Sourced copyup_events(const SummaryRow& s);
 Sourced copyup_bytes(const SummaryRow& s);
+// Block CoW the same way: bytes of inherited data rewritten, and new data beyond the inherited
+// end or in holes.
+Sourced cow_bytes(const SummaryRow& s);
+Sourced new_bytes(const SummaryRow& s);
 
 }  // namespace cowbench::rep

@@ -174,6 +174,20 @@ std::vector<std::string> amplification_findings(const std::string& w, const Grou
   }
   if (!grew.empty() && !out.empty())
     out.push_back(fmt::format("In {} the writable layer grew by {} for {} of writes.", w, join_words(grew), format_bytes(written_any)));
+  // Block CoW (reflink, btrfs): the shared blocks the writes had to rewrite instead.
+  std::vector<std::pair<std::string, std::vector<std::string>>> cow;  // the sentence after the names → backends
+  for (const auto& b : g.backends()) {
+    const SummaryRow* s = g.row(b, w);
+    if (!s) continue;
+    double written = extra_median(g.ok_runs(b, w), "bytes_written");
+    Sourced by = cow_bytes(*s);
+    if (!(written > 0) || by.value <= 0) continue;
+    bucket(cow, fmt::format("rewrote {} of shared blocks (block CoW) for {} of writes in {} ({} the bytes written{}).",
+                            format_bytes(static_cast<double>(by.value)), format_bytes(written), w,
+                            format_ratio(static_cast<double>(by.value) / written), by.ground_truth ? ", ground truth" : ""))
+        .push_back(b);
+  }
+  for (const auto& [tail, backends] : cow) out.push_back(join_words(backends) + " " + tail);
   return out;
 }
 
@@ -281,8 +295,9 @@ std::vector<std::string> findings(const Results& r, const Grouped& g) {
 Table workload_table(const std::string& w, const Grouped& g) {
   Table t;
   t.title = w;
-  t.header = {"backend", "median wall time", "95 % CI", "vs fastest", "copy-ups", "copy-up bytes", "writable layer", "page cache", "n"};
-  t.numeric = {false, true, true, true, true, true, true, true, true};
+  t.header = {"backend", "median wall time", "95 % CI", "vs fastest", "file copy-ups", "copy-up bytes", "block CoW", "new data",
+              "writable layer", "page cache", "n"};
+  t.numeric = {false, true, true, true, true, true, true, true, true, true, true};
   int64_t fastest = -1;
   for (const auto& b : g.backends())
     if (const SummaryRow* s = g.row(b, w); s && s->median_wall_ns > 0 && (fastest < 0 || s->median_wall_ns < fastest))
@@ -292,15 +307,16 @@ Table workload_table(const std::string& w, const Grouped& g) {
     const SummaryRow* s = g.row(b, w);
     if (!s) continue;
     if (s->n == 0) {
-      t.rows.push_back({b, "failed", "—", "—", "—", "—", "—", "—", "0"});
+      t.rows.push_back({b, "failed", "—", "—", "—", "—", "—", "—", "—", "—", "0"});
       continue;
     }
-    Sourced ev = copyup_events(*s), by = copyup_bytes(*s);
-    truth = truth || ev.ground_truth || by.ground_truth;
+    Sourced ev = copyup_events(*s), by = copyup_bytes(*s), cow = cow_bytes(*s), fresh = new_bytes(*s);
+    truth = truth || ev.ground_truth || by.ground_truth || cow.ground_truth || fresh.ground_truth;
     t.rows.push_back({b, cell(s->median_wall_ns, Unit::kNs), s->ci95_ns < 0 ? "—" : "± " + format_ns(s->ci95_ns),
                       fastest > 0 && s->median_wall_ns > 0 ? format_ratio(static_cast<double>(s->median_wall_ns) / fastest) : "—",
-                      cell(ev, Unit::kCount), cell(by, Unit::kBytes), cell(s->median_upper_bytes, Unit::kBytes),
-                      cell(s->median_page_cache_bytes, Unit::kBytes), std::to_string(s->n)});
+                      cell(ev, Unit::kCount), cell(by, Unit::kBytes), cell(cow, Unit::kBytes), cell(fresh, Unit::kBytes),
+                      cell(s->median_upper_bytes, Unit::kBytes), cell(s->median_page_cache_bytes, Unit::kBytes),
+                      std::to_string(s->n)});
   }
   if (truth) t.notes.push_back("† ground truth: what appeared in the writable layer (tracing was off or did not see it).");
   return t;
@@ -351,6 +367,14 @@ Table failure_table(const Grouped& g) {
 }
 
 }  // namespace
+
+const char* const kCopyColumnsExplained =
+    "“File copy-ups” are whole lower files copied into the writable layer on their first write (overlayfs, "
+    "fuse-overlayfs), with “copy-up bytes” their size. “Block CoW” is what reflink and btrfs do instead: the data "
+    "of a lower file that was shared with the parent snapshot and that a write had to rewrite, in whole file-system "
+    "blocks (they copy no file up). “New data” is what was written into lower files beyond their inherited size or "
+    "into their holes: fresh blocks, not CoW. copy copied the whole tree when the container was made and does "
+    "neither.";
 
 Grouped::Grouped(const Results& r) {
   for (const auto& run : r.runs) {

@@ -63,4 +63,8 @@ struct ReportModel {
 // Builds the model; deterministic for a given document (no clock, no locale).
 ReportModel build_model(const Results& r, const Grouped& g);
 
+// What the copy-up and CoW columns of the workload tables mean, and which backend does which:
+// one paragraph, for the Markdown and HTML reports alike.
+extern const char* const kCopyColumnsExplained;
+
 }  // namespace cowbench::rep

@@ -113,6 +113,12 @@ std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
     s.median_cpu_sys_ns = median_of(col(&Run::cpu_sys_ns));
     s.median_truth_copyups = median_of(col(&Run::truth_copyups));
     s.median_truth_copyup_bytes = median_of(col(&Run::truth_copyup_bytes));
+    s.median_cow_extents = median_of(col(&Run::cow_extents));
+    s.median_cow_bytes = median_of(col(&Run::cow_bytes));
+    s.median_cow_new_bytes = median_of(col(&Run::cow_new_bytes));
+    s.median_truth_cow_extents = median_of(col(&Run::truth_cow_extents));
+    s.median_truth_cow_bytes = median_of(col(&Run::truth_cow_bytes));
+    s.median_truth_new_bytes = median_of(col(&Run::truth_new_bytes));
     out.push_back(s);
   }
   return out;
@@ -131,13 +137,16 @@ json to_json(const Run& r) {
                      {"bytes", opt(r.copyup_bytes)},
                      {"metadata_only", opt(r.copyup_metadata_only)},
                      {"latency_ns", q_json(r.copyup_latency)}}},
-         {"cow", {{"extents", opt(r.cow_extents)}, {"bytes", opt(r.cow_bytes)}}},
+         {"cow", {{"extents", opt(r.cow_extents)}, {"bytes", opt(r.cow_bytes)}, {"new_bytes", opt(r.cow_new_bytes)}}},
          {"disk", {{"upper_bytes", opt(r.upper_bytes)}, {"shared_bytes", opt(r.shared_bytes)}}},
          {"memory", {{"page_cache_bytes", opt(r.page_cache_bytes)}}},
          {"cpu", {{"user_ns", opt(r.cpu_user_ns)}, {"sys_ns", opt(r.cpu_sys_ns)}}},
          {"ground_truth", {{"copyups", opt(r.truth_copyups)},
                            {"copyup_bytes", opt(r.truth_copyup_bytes)},
-                           {"copyup_metadata_only", opt(r.truth_copyup_metadata_only)}}},
+                           {"copyup_metadata_only", opt(r.truth_copyup_metadata_only)},
+                           {"cow_extents", opt(r.truth_cow_extents)},
+                           {"cow_bytes", opt(r.truth_cow_bytes)},
+                           {"new_bytes", opt(r.truth_new_bytes)}}},
          {"digest", r.digest},
          {"extra", r.extra}};
   if (!r.error.empty()) j["error"] = r.error;
@@ -168,6 +177,7 @@ Run run_from_json(const json& j) {
   r.copyup_metadata_only = cu.contains("metadata_only") ? get_opt(cu, "metadata_only") : -1;
   r.cow_extents = get_opt(j.at("cow"), "extents");
   r.cow_bytes = get_opt(j.at("cow"), "bytes");
+  r.cow_new_bytes = get_opt(j.at("cow"), "new_bytes");  // absent in files written before it existed
   // Files from earlier versions also hold disk.exclusive_bytes (always upper_bytes): ignored.
   r.upper_bytes = get_opt(j.at("disk"), "upper_bytes");
   r.shared_bytes = get_opt(j.at("disk"), "shared_bytes");
@@ -179,6 +189,9 @@ Run run_from_json(const json& j) {
     r.truth_copyup_bytes = get_opt(j["ground_truth"], "copyup_bytes");
     if (j["ground_truth"].contains("copyup_metadata_only"))
       r.truth_copyup_metadata_only = get_opt(j["ground_truth"], "copyup_metadata_only");
+    r.truth_cow_extents = get_opt(j["ground_truth"], "cow_extents");
+    r.truth_cow_bytes = get_opt(j["ground_truth"], "cow_bytes");
+    r.truth_new_bytes = get_opt(j["ground_truth"], "new_bytes");
   }
   r.digest = j.value("digest", "");
   r.extra = j.value("extra", json::object());
@@ -207,7 +220,13 @@ json to_json(const Results& r) {
                        {"median_cpu_user_ns", opt(s.median_cpu_user_ns)},
                        {"median_cpu_sys_ns", opt(s.median_cpu_sys_ns)},
                        {"median_truth_copyups", opt(s.median_truth_copyups)},
-                       {"median_truth_copyup_bytes", opt(s.median_truth_copyup_bytes)}});
+                       {"median_truth_copyup_bytes", opt(s.median_truth_copyup_bytes)},
+                       {"median_cow_extents", opt(s.median_cow_extents)},
+                       {"median_cow_bytes", opt(s.median_cow_bytes)},
+                       {"median_cow_new_bytes", opt(s.median_cow_new_bytes)},
+                       {"median_truth_cow_extents", opt(s.median_truth_cow_extents)},
+                       {"median_truth_cow_bytes", opt(s.median_truth_cow_bytes)},
+                       {"median_truth_new_bytes", opt(s.median_truth_new_bytes)}});
   return json{{"schema", kSchema},
               {"host", r.host},
               {"config", r.config},

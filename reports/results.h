@@ -62,6 +62,12 @@ struct Run {
   int64_t lost_events = -1;    // ring-buffer records the tracer lost in this run (-1: not traced);
                                // written as extra.trace.lost_events with the tracer's other figures
   nlohmann::json extra = nlohmann::json::object();  // workload-specific figures
+  // Block CoW (reflink, btrfs): cow_extents / cow_bytes above are the inherited data the
+  // container rewrote (shared with the parent, now its own); this is what it wrote into
+  // inherited files beyond their inherited end or into their holes (new blocks, not CoW).
+  int64_t cow_new_bytes = -1;
+  // Ground truth of the same from FIEMAP: the container's files against what they inherited.
+  int64_t truth_cow_extents = -1, truth_cow_bytes = -1, truth_new_bytes = -1;
 };
 
 // One (backend, workload) row: medians over its ok runs.
@@ -78,6 +84,8 @@ struct SummaryRow {
   int64_t median_cpu_user_ns = -1, median_cpu_sys_ns = -1;
   int64_t median_truth_copyups = -1;
   int64_t median_truth_copyup_bytes = -1;
+  int64_t median_cow_extents = -1, median_cow_bytes = -1, median_cow_new_bytes = -1;
+  int64_t median_truth_cow_extents = -1, median_truth_cow_bytes = -1, median_truth_new_bytes = -1;
 };
 
 std::vector<SummaryRow> summarize(const std::vector<Run>& runs);

@@ -1,5 +1,8 @@
 // The executor of kContainer workloads: one container per repeat, traced, measured against ground truth.
+#include <optional>
+
 #include "common/error.h"
+#include "common/log.h"
 #include "runner/container_snapshot.h"
 #include "runner/executor.h"
 #include "runner/run_metrics.h"
@@ -16,6 +19,16 @@ class ContainerExecutor final : public ShapeExecutor {
   std::vector<rep::Run> run(Backend& b, Planned& p, int repeat) override {
     rep::Run run = ctx_.new_run(b, p.name, repeat);
     ContainerSnapshot c(*b.sn, b.image.top, ctx_.containers);
+    // Block CoW ground truth: the lower files as the container inherits them (the tree is the
+    // parent's clone until it runs), read before the caches are dropped.
+    std::optional<InheritedExtents> inherited;
+    if (b.granularity() == snap::Granularity::kExtent) {
+      try {
+        inherited = inherited_extents(writable_dir(c.mounts()), ctx_.lower_files);
+      } catch (const Error& e) {
+        log::warn("{} {}: no block CoW ground truth: {}", b.name, p.name, e.what());
+      }
+    }
     ctx_.before_measurement(repeat);
     Cgroup cg(ctx_.layout, c.key());
     SandboxOptions so;
@@ -49,7 +62,9 @@ class ContainerExecutor final : public ShapeExecutor {
       fill_outcome(wl::outcome_from_json(r.result), run);
     }
     if (ctx_.tracer) fill_trace(traced, run);
-    apply_measure(measure_snapshot(*b.sn, b.granularity(), c.key(), c.mounts(), &ctx_.lower_files), run);
+    apply_measure(measure_snapshot(*b.sn, b.granularity(), c.key(), c.mounts(), &ctx_.lower_files,
+                                   inherited ? &*inherited : nullptr),
+                  run);
     explain_dead_fuse_daemon(c.mounts(), b.name, run);
     ctx_.retired.retire(std::move(c));
     return {run};

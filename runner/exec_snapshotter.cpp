@@ -62,14 +62,24 @@ class SnapshotterExecutor final : public ShapeExecutor {
 
  private:
   // Ground truth from what the workload says it did — a file-granular backend copies up each
-  // lower file a layer writes, once per layer; a full copy never does — then the disk figures
-  // of its top layer, and its layers go.
+  // lower file a layer writes, once per layer; an extent-granular one copies nothing up but
+  // rewrites the one inherited block each update writes (a few bytes inside the file, one 4 KiB
+  // block of the scratch XFS and btrfs), once per layer; a full copy does neither — then the disk
+  // figures of its top layer, and its layers go.
   void record_layers(Backend& b, const wl::LayerWork& work, rep::Run& run) {
+    constexpr int64_t kBlock = 4096;
     if (b.granularity() == snap::Granularity::kFile) {
       run.truth_copyups = work.lower_files_updated;
       run.truth_copyup_bytes = work.lower_files_updated * work.file_size;
+      run.truth_cow_extents = run.truth_cow_bytes = run.truth_new_bytes = 0;
+    } else if (b.granularity() == snap::Granularity::kExtent) {
+      run.truth_copyups = run.truth_copyup_bytes = 0;
+      run.truth_cow_extents = work.lower_files_updated;
+      run.truth_cow_bytes = work.lower_files_updated * kBlock;
+      run.truth_new_bytes = 0;
     } else if (b.granularity() == snap::Granularity::kTree) {
       run.truth_copyups = run.truth_copyup_bytes = 0;
+      run.truth_cow_extents = run.truth_cow_bytes = run.truth_new_bytes = 0;
     }
     if (!work.layers.empty()) {
       SnapshotMeasure m = measure_snapshot(*b.sn, b.granularity(), work.layers.back(), {}, nullptr);

@@ -3,9 +3,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <set>
 
 #include "common/error.h"
@@ -60,19 +63,91 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, CopyupTrut
 
 }  // namespace
 
-CopyupTruth extent_copyups(const std::string& root, const LowerFiles& lower) {
-  CopyupTruth t;
+namespace {
+
+uint64_t round_up(uint64_t v, uint64_t to) { return (v + to - 1) / to * to; }
+
+// An open regular file of the tree, its stat and generation; false when `path` is not one.
+bool open_regular(const std::string& path, Fd& f, struct stat& st, uint32_t& generation) {
+  f = Fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!f || fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  int g = 0;
+  generation = ioctl(f.get(), FS_IOC_GETVERSION, &g) == 0 ? static_cast<uint32_t>(g) : 0;
+  return true;
+}
+
+// Bytes of [a, b) covered by the sorted, disjoint ranges.
+uint64_t overlap(uint64_t a, uint64_t b, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  uint64_t n = 0;
+  for (const auto& [s, e] : ranges) {
+    if (e <= a) continue;
+    if (s >= b) break;
+    n += std::min(b, e) - std::max(a, s);
+  }
+  return n;
+}
+
+}  // namespace
+
+InheritedExtents inherited_extents(const std::string& root, const LowerFiles& lower) {
+  InheritedExtents out;
+  std::vector<snap::Extent> extents;
   for (const auto& [p, size] : lower) {
     std::string path = root + p;
-    Fd f(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    Fd f;
     struct stat st {};
-    if (!f || fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // deleted, renamed or replaced
-    snap::ExtentUsage u = snap::file_extent_usage(f.get(), path);
-    uint64_t own = u.exclusive_bytes - u.inline_bytes;
-    if (own > 0) {
-      ++t.files;
-      t.bytes += static_cast<int64_t>(own);
+    InheritedFile in;
+    if (!open_regular(path, f, st, in.generation)) continue;
+    in.ino = st.st_ino;
+    in.size = st.st_size;
+    in.block = st.st_blksize > 0 ? static_cast<uint64_t>(st.st_blksize) : 4096;
+    uint64_t end = round_up(static_cast<uint64_t>(st.st_size), in.block);
+    if (snap::file_extents(f.get(), path, extents, false)) {
+      for (const snap::Extent& e : extents) {
+        uint64_t s = e.logical, t = std::min(e.logical + e.length, end);
+        if (s >= t) continue;
+        if (!in.data.empty() && in.data.back().second >= s)
+          in.data.back().second = std::max(in.data.back().second, t);
+        else
+          in.data.emplace_back(s, t);
+      }
+    } else if (end > 0) {
+      in.data.emplace_back(0, end);  // no FIEMAP: no holes known
     }
+    out.emplace(p, std::move(in));
+  }
+  return out;
+}
+
+BlockCowTruth extent_cow(const std::string& root, const InheritedExtents& before) {
+  BlockCowTruth t;
+  std::vector<snap::Extent> extents;
+  for (const auto& [p, in] : before) {
+    std::string path = root + p;
+    Fd f;
+    struct stat st {};
+    uint32_t generation = 0;
+    if (!open_regular(path, f, st, generation)) continue;                  // deleted or no longer a file
+    if (st.st_ino != in.ino || generation != in.generation) continue;     // replaced: another inode
+    if (!snap::file_extents(f.get(), path, extents)) continue;
+    uint64_t end = round_up(static_cast<uint64_t>(st.st_size), in.block);
+    bool changed = false;
+    for (const snap::Extent& e : extents) {
+      if (e.shared() || e.inline_data() || e.unwritten()) continue;
+      uint64_t s = e.logical, u = std::min(e.logical + e.length, end);
+      if (s >= u) continue;
+      uint64_t cow = overlap(s, u, in.data), fresh = (u - s) - cow;
+      if (cow) {
+        ++t.cow_extents;
+        t.cow_bytes += static_cast<int64_t>(cow);
+      }
+      if (fresh) {
+        ++t.new_extents;
+        t.new_bytes += static_cast<int64_t>(fresh);
+      }
+      changed = true;
+    }
+    t.files += changed;
   }
   return t;
 }

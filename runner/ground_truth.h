@@ -14,11 +14,11 @@ namespace cowbench {
 using LowerFiles = std::map<std::string, int64_t>;
 
 struct CopyupTruth {
-  int64_t files = 0;  // regular files copied up (file-granular) or CoW'd (extent-granular)
-  int64_t bytes = 0;  // bytes copied: their lower size (file-granular; the upper size for
-                      // a renamed file) or their exclusive bytes (extent-granular)
-  int64_t metadata_only = 0;  // file-granular: of `files`, those copied up metadata-only (overlay
-                              // metacopy=on: trusted.overlay.metacopy, no data bytes)
+  int64_t files = 0;  // regular files copied up (file-granular; 0 for the others: BlockCowTruth)
+  int64_t bytes = 0;  // bytes copied: their lower size (the upper size for a renamed file); none for a
+                      // file copied up metadata-only
+  int64_t metadata_only = 0;  // of `files`, those copied up metadata-only (overlay metacopy=on:
+                              // trusted.overlay.metacopy, no data bytes)
 };
 
 // The directory that receives a container's writes, read off its mounts: the overlay
@@ -31,11 +31,40 @@ std::string writable_dir(const std::vector<Mount>& mounts);
 // (`lower`).
 CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower);
 
-// Extent-granular backends (reflink, btrfs): the regular files of the container's tree
-// `root` that exist below (`lower`) and now hold data extents of their own (FIEMAP
-// without the shared flag), and those exclusive bytes. Data btrfs keeps inline in metadata
-// is never flagged shared, so inline extents are left out: writes to files of a few KiB
-// that btrfs stores inline are not seen.
-CopyupTruth extent_copyups(const std::string& root, const LowerFiles& lower);
+// Extent-granular backends (reflink, btrfs) copy no file up: block CoW instead.
+//
+// What a lower file of the container's writable tree inherited from the parent: right after
+// prepare the tree is the parent's clone (a FICLONE of every file, a btrfs snapshot), so its
+// inode, size and data extents are the parent's data as the container got it, all of it shared.
+struct InheritedFile {
+  uint64_t ino = 0;
+  uint32_t generation = 0;  // FS_IOC_GETVERSION (0 when the file system has none)
+  int64_t size = 0;
+  uint64_t block = 4096;  // st_blksize: the inherited end is the size rounded up to it
+  std::vector<std::pair<uint64_t, uint64_t>> data;  // [start, end) with data (FIEMAP), below the inherited end
+};
+using InheritedExtents = std::map<std::string, InheritedFile>;  // path inside the container → file
+
+// Reads the lower files (`lower`) of the writable tree `root` as inherited: call it after
+// prepare and before the container starts. Files that are not regular there are left out.
+InheritedExtents inherited_extents(const std::string& root, const LowerFiles& lower);
+
+struct BlockCowTruth {
+  int64_t files = 0;        // inherited files with CoW or new data
+  int64_t cow_extents = 0;  // their extents of their own (FIEMAP, not shared) over inherited data
+  int64_t cow_bytes = 0;    // the bytes of those extents over inherited data: shared data rewritten
+  int64_t new_extents = 0;  // their extents of their own beyond the inherited end or in its holes
+  int64_t new_bytes = 0;    // ... and those bytes: new data, not CoW
+};
+
+// Block CoW of the container's tree `root` after its run, file by file against `before`
+// (inherited_extents() of the same tree): the extents a lower file now has of its own (FIEMAP
+// without the shared flag, up to its size rounded up to a block), split at the inherited data —
+// over it is CoW, beyond the inherited end or in a hole new data. The parent's own copy is not
+// read: after the write its blocks may be its alone, so its shared flag no longer tells what the
+// child shared. Left out: files deleted, or replaced by another inode (a rename over them: a new
+// file); data btrfs keeps inline in metadata (never flagged shared, so small inline files are not
+// seen); preallocated extents (FIEMAP_EXTENT_UNWRITTEN: no data was written).
+BlockCowTruth extent_cow(const std::string& root, const InheritedExtents& before);
 
 }  // namespace cowbench

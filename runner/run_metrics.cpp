@@ -13,16 +13,26 @@
 namespace cowbench {
 
 SnapshotMeasure measure_snapshot(snap::Snapshotter& sn, snap::Granularity granularity, const std::string& key,
-                                 const std::vector<Mount>& mounts, const LowerFiles* lower) {
+                                 const std::vector<Mount>& mounts, const LowerFiles* lower,
+                                 const InheritedExtents* inherited) {
   SnapshotMeasure m;
   snap::Usage u = sn.usage(key);
   m.upper_bytes = u.size;
   m.shared_bytes = u.shared;
   if (!lower) return m;
   switch (granularity) {
-    case snap::Granularity::kFile: m.truth = file_copyups(writable_dir(mounts), *lower); break;
-    case snap::Granularity::kExtent: m.truth = extent_copyups(writable_dir(mounts), *lower); break;
-    case snap::Granularity::kTree: m.truth = CopyupTruth{0, 0}; break;  // nothing is copied at write time
+    case snap::Granularity::kFile:
+      m.truth = file_copyups(writable_dir(mounts), *lower);
+      m.block_cow = BlockCowTruth{};  // whole files are copied: no block of a lower file is CoW'd
+      break;
+    case snap::Granularity::kExtent:
+      m.truth = CopyupTruth{0, 0};  // no file is copied whole: block CoW instead
+      if (inherited) m.block_cow = extent_cow(writable_dir(mounts), *inherited);
+      break;
+    case snap::Granularity::kTree:
+      m.truth = CopyupTruth{0, 0};  // nothing is copied at write time
+      m.block_cow = BlockCowTruth{};
+      break;
   }
   return m;
 }
@@ -34,6 +44,11 @@ void apply_measure(const SnapshotMeasure& m, rep::Run& run) {
     run.truth_copyups = m.truth->files;
     run.truth_copyup_bytes = m.truth->bytes;
     run.truth_copyup_metadata_only = m.truth->metadata_only;
+  }
+  if (m.block_cow) {
+    run.truth_cow_extents = m.block_cow->cow_extents;
+    run.truth_cow_bytes = m.block_cow->cow_bytes;
+    run.truth_new_bytes = m.block_cow->new_bytes;
   }
 }
 

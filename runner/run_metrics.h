@@ -19,15 +19,19 @@ struct SnapshotMeasure {
   int64_t upper_bytes = -1;   // usage(key).size: the snapshot's own bytes
   int64_t shared_bytes = -1;  // usage(key).shared: bytes still shared with its parents
   std::optional<CopyupTruth> truth;  // when the image's files were given
+  std::optional<BlockCowTruth> block_cow;  // extent-granular backends, when what the files inherited was given
 };
 
 // Measures snapshot `key` of `sn` after its workload: its usage and, when `lower` (the image's
 // files) is given, the ground truth of its copy-ups by how the backend copies on write —
-// files with an origin in the writable dir (kFile), files with extents of their own (kExtent),
-// none (kTree: everything was copied at prepare). `mounts` are the snapshot's mounts (where
-// the writable dir is); they are not needed without `lower`.
+// files with an origin in the writable dir (kFile), none (kExtent: no file is copied whole;
+// kTree: everything was copied at prepare). Block CoW: for kExtent with `inherited` (the
+// writable tree's lower files before the workload, inherited_extents()), extent_cow() of the
+// writable dir; 0 for kFile and kTree, which copy whole files or the whole tree. `mounts` are the snapshot's mounts (where the
+// writable dir is); they are not needed without `lower`.
 SnapshotMeasure measure_snapshot(snap::Snapshotter& sn, snap::Granularity granularity, const std::string& key,
-                                 const std::vector<Mount>& mounts, const LowerFiles* lower);
+                                 const std::vector<Mount>& mounts, const LowerFiles* lower,
+                                 const InheritedExtents* inherited = nullptr);
 
 // Puts a measure into a run: disk figures, and ground truth when it has one.
 void apply_measure(const SnapshotMeasure& m, rep::Run& run);

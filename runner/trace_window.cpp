@@ -72,6 +72,7 @@ void TraceTally::add(const ebpf::TraceCounts& c) {
   add(total_.cow_extents, c.cow_extents);
   add(total_.cow_bytes, c.cow_bytes);
   add(total_.lost_events, c.lost_events);
+  add(total_.new_bytes, c.new_bytes);
   total_.copyup_latencies_ns.insert(total_.copyup_latencies_ns.end(), c.copyup_latencies_ns.begin(),
                                     c.copyup_latencies_ns.end());
   add_json_counts(total_.extra, c.extra, windows_++);
@@ -86,6 +87,7 @@ void fill_trace(const ebpf::TraceCounts& c, rep::Run& run) {
   run.cow_extents = c.cow_extents;
   run.cow_bytes = c.cow_bytes;
   run.lost_events = c.lost_events;
+  run.cow_new_bytes = c.new_bytes;
   run.extra["trace"] = c.extra;
   run.extra["trace"]["lost_events"] = c.lost_events;
 }

@@ -36,9 +36,12 @@ ExtentUsage& ExtentUsage::operator+=(const ExtentUsage& o) {
   return *this;
 }
 
-ExtentUsage file_extent_usage(int fd, const std::string& what) {
-  ExtentUsage u;
-  u.inodes = 1;
+bool Extent::shared() const { return flags & FIEMAP_EXTENT_SHARED; }
+bool Extent::inline_data() const { return flags & FIEMAP_EXTENT_DATA_INLINE; }
+bool Extent::unwritten() const { return flags & FIEMAP_EXTENT_UNWRITTEN; }
+
+bool file_extents(int fd, const std::string& what, std::vector<Extent>& out, bool sync) {
+  out.clear();
   // uint64_t storage keeps the struct aligned.
   std::vector<uint64_t> buf((sizeof(fiemap) + kBatch * sizeof(fiemap_extent)) / sizeof(uint64_t) + 1);
   uint64_t start = 0;
@@ -48,15 +51,10 @@ ExtentUsage file_extent_usage(int fd, const std::string& what) {
     auto* fm = reinterpret_cast<fiemap*>(buf.data());
     fm->fm_start = start;
     fm->fm_length = FIEMAP_MAX_OFFSET - start;
-    fm->fm_flags = first ? FIEMAP_FLAG_SYNC : 0;  // flush delayed allocations once
+    fm->fm_flags = first && sync ? FIEMAP_FLAG_SYNC : 0;  // flush delayed allocations once
     fm->fm_extent_count = kBatch;
     if (ioctl(fd, FS_IOC_FIEMAP, fm) != 0) {
-      if (first && (errno == EOPNOTSUPP || errno == ENOTTY)) {
-        struct stat st {};
-        if (fstat(fd, &st) != 0) fail_sys("stat {}", what);
-        u.exclusive_bytes = allocated(st);
-        return u;
-      }
+      if (first && (errno == EOPNOTSUPP || errno == ENOTTY)) return false;
       fail_sys("FIEMAP {}", what);
     }
     first = false;
@@ -64,18 +62,34 @@ ExtentUsage file_extent_usage(int fd, const std::string& what) {
     bool last = false;
     for (unsigned i = 0; i < fm->fm_mapped_extents; ++i) {
       const fiemap_extent& e = fm->fm_extents[i];
-      ++u.extents;
-      if (e.fe_flags & FIEMAP_EXTENT_SHARED) {
-        u.shared_bytes += e.fe_length;
-        ++u.shared_extents;
-      } else {
-        u.exclusive_bytes += e.fe_length;
-        if (e.fe_flags & FIEMAP_EXTENT_DATA_INLINE) u.inline_bytes += e.fe_length;
-      }
+      out.push_back({e.fe_logical, e.fe_length, e.fe_flags});
       last = last || (e.fe_flags & FIEMAP_EXTENT_LAST);
       start = e.fe_logical + e.fe_length;
     }
     if (last) break;
+  }
+  return true;
+}
+
+ExtentUsage file_extent_usage(int fd, const std::string& what) {
+  ExtentUsage u;
+  u.inodes = 1;
+  std::vector<Extent> extents;
+  if (!file_extents(fd, what, extents)) {
+    struct stat st {};
+    if (fstat(fd, &st) != 0) fail_sys("stat {}", what);
+    u.exclusive_bytes = allocated(st);
+    return u;
+  }
+  for (const Extent& e : extents) {
+    ++u.extents;
+    if (e.shared()) {
+      u.shared_bytes += e.length;
+      ++u.shared_extents;
+    } else {
+      u.exclusive_bytes += e.length;
+      if (e.inline_data()) u.inline_bytes += e.length;
+    }
   }
   return u;
 }

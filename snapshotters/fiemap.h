@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace cowbench::snap {
 
@@ -24,6 +25,21 @@ struct ExtentUsage {
 // kept inline in metadata (small files) without the shared flag, so it counts as
 // exclusive even in a snapshot. inodes is 1.
 ExtentUsage file_extent_usage(int fd, const std::string& what);
+
+// One data extent of a file as FIEMAP reports it.
+struct Extent {
+  uint64_t logical = 0;   // file offset, bytes
+  uint64_t length = 0;    // bytes
+  uint32_t flags = 0;     // FIEMAP_EXTENT_*
+  bool shared() const;    // FIEMAP_EXTENT_SHARED
+  bool inline_data() const;  // FIEMAP_EXTENT_DATA_INLINE (btrfs small files)
+  bool unwritten() const;    // FIEMAP_EXTENT_UNWRITTEN (preallocated, reads as zeroes)
+};
+
+// The data extents of one open regular file, in file order, into `out` (FS_IOC_FIEMAP; with
+// `sync`, FIEMAP_FLAG_SYNC first flushes delayed allocations). False when the file system has
+// no FIEMAP; throws on other errors (`what` names the file).
+bool file_extents(int fd, const std::string& what, std::vector<Extent>& out, bool sync = true);
 
 // Walks `path` without following symlinks or crossing into other mounts (nor btrfs
 // subvolumes below it) and sums file_extent_usage of every regular file, each inode once;

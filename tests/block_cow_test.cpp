@@ -1,4 +1,4 @@
-// Block-level CoW backends (every extent-granular one: reflink, btrfs): a first write copies one block, FIEMAP usage, scratch file system lifecycle.
+// Block-level CoW backends (every extent-granular one: reflink, btrfs): a first write copies one block, the block CoW ground truth, FIEMAP usage, scratch file system lifecycle.
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -11,9 +11,11 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/fd.h"
 #include "common/fs.h"
 #include "common/loop.h"
 #include "common/mount.h"
+#include "runner/ground_truth.h"
 #include "snapshotters/fiemap.h"
 #include "snapshotters/reflink/reflink_snapshotter.h"
 #include "snapshotters/registry.h"
@@ -180,6 +182,70 @@ TEST_P(BlockCow, FirstWriteCopiesOneBlock) {
   });
   snap::Usage lower = sn->usage("lower");
   EXPECT_GE(lower.shared, kLowerSize - 128 * kKiB);
+  sn->close();
+}
+
+// The block CoW ground truth (runner/ground_truth.h) on the backend's own trees: each lower
+// file of a container against what it inherited, split into CoW of inherited data and new data.
+TEST_P(BlockCow, GroundTruthTellsCowFromNewData) {
+  auto sn = open();
+  constexpr int64_t kTail = 1000001;  // not a whole number of blocks
+  with_mounted(sn->prepare("lower-active", ""), tmp_->path(), [&](const std::string& dir) {
+    for (const char* f : {"aligned", "middle", "untouched"}) write_big_file(dir, f, kMiB);
+    create_file("tail", std::string(kTail, 'T'))(dir);
+    // Sized first, then written inside its size: a hole from 64 KiB to 960 KiB.
+    Fd fd(::open(path_join(dir, "sparse").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    std::string data(64 * kKiB, 'S');
+    ASSERT_TRUE(fd && ftruncate(fd.get(), kMiB) == 0);
+    ASSERT_EQ(pwrite(fd.get(), data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
+    ASSERT_EQ(pwrite(fd.get(), data.data(), data.size(), kMiB - 64 * kKiB), static_cast<ssize_t>(data.size()));
+    ASSERT_EQ(fsync(fd.get()), 0);
+  });
+  sn->commit("lower", "lower-active");
+  auto mounts = sn->prepare("container", "lower");
+  LowerFiles lower{{"/aligned", kMiB}, {"/middle", kMiB}, {"/untouched", kMiB}, {"/tail", kTail}, {"/sparse", kMiB}, {"/gone", 5}};
+  InheritedExtents before = inherited_extents(writable_dir(mounts), lower);
+  ASSERT_EQ(before.size(), 5u) << "every lower file that is there";
+  EXPECT_EQ(before.at("/aligned").data, (std::vector<std::pair<uint64_t, uint64_t>>{{0, kMiB}}));
+  EXPECT_EQ(before.at("/sparse").data, (std::vector<std::pair<uint64_t, uint64_t>>{{0, 64 * kKiB}, {kMiB - 64 * kKiB, kMiB}}));
+  with_mounted(mounts, tmp_->path(), [&](const std::string& dir) {
+    auto write_at = [&](const char* f, int64_t off, const std::string& data) {
+      Fd fd(::open(path_join(dir, f).c_str(), O_WRONLY | O_CLOEXEC | (off < 0 ? O_APPEND : 0)));
+      ASSERT_TRUE(fd) << f;
+      ssize_t n = off < 0 ? write(fd.get(), data.data(), data.size()) : pwrite(fd.get(), data.data(), data.size(), off);
+      ASSERT_EQ(n, static_cast<ssize_t>(data.size())) << f;
+      ASSERT_EQ(fsync(fd.get()), 0);
+    };
+    write_at("aligned", -1, "xy");                           // 2 bytes after 1 MiB: a new block
+    write_at("tail", -1, "xy");                              // 2 bytes into the inherited partial block
+    write_at("middle", 512 * kKiB, std::string(4096, 'W'));  // 4 KiB of inherited data
+    write_at("sparse", 512 * kKiB, std::string(4096, 'H'));  // 4 KiB into the hole
+  });
+  struct Want {
+    const char* path;
+    int64_t cow_extents, cow_bytes, new_bytes;
+  };
+  for (const Want& w : {Want{"/aligned", 0, 0, 4096}, Want{"/tail", 1, 4096, 0}, Want{"/middle", 1, 4096, 0},
+                        Want{"/sparse", 0, 0, 4096}, Want{"/untouched", 0, 0, 0}}) {
+    SCOPED_TRACE(w.path);
+    BlockCowTruth t = extent_cow(writable_dir(mounts), {{w.path, before.at(w.path)}});
+    EXPECT_EQ(t.cow_extents, w.cow_extents);
+    EXPECT_EQ(t.cow_bytes, w.cow_bytes);
+    EXPECT_EQ(t.new_bytes, w.new_bytes);
+    EXPECT_EQ(t.new_extents, w.new_bytes > 0 ? 1 : 0);
+    EXPECT_EQ(t.files, w.cow_bytes + w.new_bytes > 0 ? 1 : 0);
+  }
+  BlockCowTruth all = extent_cow(writable_dir(mounts), before);
+  EXPECT_EQ(all.files, 4);
+  EXPECT_EQ(all.cow_extents, 2);
+  EXPECT_EQ(all.cow_bytes, 8192);
+  EXPECT_EQ(all.new_bytes, 8192);
+  // A lower file replaced by a new one (a rename over it) is a new file, not CoW.
+  with_mounted(mounts, tmp_->path(), [&](const std::string& dir) {
+    create_file("middle.new", std::string(kMiB, 'N'))(dir);
+    ASSERT_EQ(rename(path_join(dir, "middle.new").c_str(), path_join(dir, "middle").c_str()), 0);
+  });
+  EXPECT_EQ(extent_cow(writable_dir(mounts), {{"/middle", before.at("/middle")}}).files, 0);
   sn->close();
 }
 

@@ -203,6 +203,76 @@ TEST(Reports, CopiesThatDidNotStayAreAFinding) {
   }
 }
 
+// Block CoW (reflink, btrfs) has columns of its own, apart from file copy-ups, and the report
+// says which backend does which.
+TEST(Reports, BlockCowIsNotCopyUp) {
+  rep::Results r = traced();
+  for (auto& run : r.runs)
+    if (run.backend == "reflink") {
+      run.cow_extents = 16;
+      run.cow_bytes = 65536;
+      run.cow_new_bytes = 8192;
+    } else if (run.backend == "overlayfs") {
+      run.cow_extents = run.cow_bytes = run.cow_new_bytes = 0;
+    }
+  std::string md = rep::render_markdown(r);
+  for (const char* want : {"| backend | median wall time | 95 % CI | vs fastest | file copy-ups | copy-up bytes | block CoW | new data |",
+                           "| reflink | 10.1 ms | ± 142 µs | 1.00× | 0 | 0 B | 64 KiB | 8 KiB |",
+                           "| overlayfs | 40.1 ms | ± 142 µs | 3.97× | 4 | 1 GiB | 0 B | 0 B |",
+                           "reflink rewrote 64 KiB of shared blocks (block CoW) for 64 KiB of writes in db-random-write",
+                           "“Block CoW” is what reflink and btrfs do instead"})
+    EXPECT_NE(md.find(want), std::string::npos) << "missing: " << want << "\n" << md;
+  std::string html = rep::render_html(r);
+  EXPECT_NE(html.find("Block CoW bytes per backend"), std::string::npos);
+  EXPECT_NE(html.find("<th class=\"num\">block CoW</th>"), std::string::npos);
+}
+
+// Files written before the block CoW fields existed still load: the fields read as not
+// measured; files with them read them back.
+TEST(Reports, ResultsWithoutTheBlockCowFieldsStillLoad) {
+  rep::Results r = fixture();
+  bool old_run = false, new_run = false;
+  for (const auto& run : r.runs) {
+    if (run.backend == "overlayfs" && run.workload == "startup") {
+      old_run = true;
+      EXPECT_EQ(run.cow_new_bytes, -1);
+      EXPECT_EQ(run.truth_cow_extents, -1);
+      EXPECT_EQ(run.truth_cow_bytes, -1);
+      EXPECT_EQ(run.truth_new_bytes, -1);
+    }
+    if (run.backend == "reflink" && run.workload == "append-log") {
+      new_run = true;
+      EXPECT_EQ(run.truth_copyups, 0);
+      EXPECT_EQ(run.truth_cow_bytes, 0);
+      EXPECT_EQ(run.truth_new_bytes, 294912);
+    }
+  }
+  EXPECT_TRUE(old_run && new_run);
+  rep::Run run;
+  run.backend = "btrfs";
+  run.workload = "w";
+  run.cow_extents = 3;
+  run.cow_bytes = 12288;
+  run.cow_new_bytes = 4096;
+  run.truth_cow_extents = 3;
+  run.truth_cow_bytes = 12288;
+  run.truth_new_bytes = 4096;
+  nlohmann::json j = rep::to_json(run);
+  EXPECT_EQ(j["cow"]["new_bytes"], 4096);
+  EXPECT_EQ(j["ground_truth"]["cow_extents"], 3);
+  rep::Run back = rep::run_from_json(j);
+  EXPECT_EQ(back.cow_new_bytes, 4096);
+  EXPECT_EQ(back.truth_cow_extents, 3);
+  EXPECT_EQ(back.truth_cow_bytes, 12288);
+  EXPECT_EQ(back.truth_new_bytes, 4096);
+  // The summary has their medians.
+  rep::Results one;
+  one.runs = {run};
+  nlohmann::json s = rep::to_json(one)["summary"][0];
+  EXPECT_EQ(s["median_cow_new_bytes"], 4096);
+  EXPECT_EQ(s["median_truth_cow_bytes"], 12288);
+}
+
 TEST(Reports, EmptyResultsStillMakeReports) {
   rep::Results r;
   EXPECT_NE(rep::render_markdown(r).find("No run produced a result."), std::string::npos);

@@ -67,12 +67,31 @@ const LowerFile kLower[] = {
     {"etc/deleted", 4444, "unlink", false},  // a whiteout on overlayfs
 };
 
+// A sparse lower file no copy-up case touches: data in its first and last 64 KiB, a hole between.
+constexpr const char* kSparse = "data/sparse";
+constexpr int64_t kSparseSize = 1 * kMiB, kSparseData = 64 * kKiB;
+
 Applier lower_image() {
   return [](const std::string& root) {
     for (const char* d : {"etc", "usr", "usr/lib", "var", "var/db", "bin", "data"}) create_dir(d)(root);
     int i = 0;
     for (const auto& f : kLower) create_file(f.path, std::string(static_cast<size_t>(f.size), static_cast<char>('a' + i++ % 26)))(root);
+    // Sized first, then written inside its size: no preallocation fills the hole.
+    Fd fd(open(path_join(root, kSparse).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    std::string data(kSparseData, 's');
+    if (!fd || ftruncate(fd.get(), kSparseSize) != 0 || pwrite(fd.get(), data.data(), data.size(), 0) != kSparseData ||
+        pwrite(fd.get(), data.data(), data.size(), kSparseSize - kSparseData) != kSparseData || fsync(fd.get()) != 0)
+      fail_sys("write {}", kSparse);
   };
+}
+
+// The image's regular files by path inside the container, as the runner lists them for its
+// ground truth.
+LowerFiles lower_files() {
+  LowerFiles out;
+  for (const auto& f : kLower) out[std::string("/") + f.path] = f.size;
+  out[std::string("/") + kSparse] = kSparseSize;
+  return out;
 }
 
 // Runs in the container: every op of kLower, plus operations that must not count as copy-ups.
@@ -471,9 +490,48 @@ TEST_P(TraceUpperFs, ExactCountsWhateverTheUpperFileSystem) {
 
 INSTANTIATE_TEST_SUITE_P(Filesystems, TraceUpperFs, ::testing::Values("ext4", "xfs", "btrfs", "tmpfs"));
 
-// Block CoW: the bytes unshared are the bytes written (whole blocks), on the files written;
-// files the container creates are not CoW; the copy backend copies nothing at write time.
-class TraceBlockCow : public Trace, public ::testing::WithParamInterface<std::string> {};
+// Block CoW: the inherited blocks rewritten are the blocks written, on the files written;
+// files the container creates are not CoW; no file is copied up; the copy backend copies
+// nothing at write time. Tracer and ground truth (FIEMAP of the same files before and after)
+// agree.
+class TraceBlockCow : public Trace, public ::testing::WithParamInterface<std::string> {
+ protected:
+  // Runs `fn` in a container on a fresh snapshot of "base" with the tracer and, for an
+  // extent-granular backend, the ground truth of its block CoW (*truth; all 0 for the others).
+  TraceCounts cow_run(snap::Snapshotter& sn, const std::string& key, const std::function<json()>& fn, BlockCowTruth* truth) {
+    auto mounts = sn.prepare(key, "base");
+    snap::Granularity cow = granularity_of(GetParam());
+    InheritedExtents before;
+    if (cow == snap::Granularity::kExtent) before = inherited_extents(writable_dir(mounts), lower_files());
+    json result;
+    TraceCounts c = watched(key, mounts, cow, fn, &result);
+    EXPECT_EQ(result, json::array()) << key;
+    *truth = cow == snap::Granularity::kExtent ? extent_cow(writable_dir(mounts), before) : BlockCowTruth{};
+    sn.remove(key);
+    return c;
+  }
+
+  // What every block CoW window says: no copy-up, nothing lost, one ring record per CoW event,
+  // tracer and ground truth within one extent per written file.
+  void expect_agreement(const TraceCounts& c, const BlockCowTruth& t, const std::string& what) {
+    SCOPED_TRACE(what);
+    EXPECT_EQ(c.copyup_events, 0) << "block CoW copies no file up";
+    EXPECT_EQ(c.copyup_bytes, 0);
+    EXPECT_EQ(c.lost_events, 0);
+    EXPECT_LE(std::abs(c.cow_extents - t.cow_extents), std::max<int64_t>(t.files, 1)) << c.extra.dump(1);
+    EXPECT_EQ(c.cow_bytes, t.cow_bytes) << c.extra.dump(1);
+    EXPECT_EQ(c.new_bytes, t.new_bytes) << c.extra.dump(1);
+    if (granularity_of(GetParam()) != snap::Granularity::kExtent) return;
+    int64_t cow_records = 0, new_records = 0;
+    for (const auto& e : c.extra.at("events")) {
+      cow_records += e.at("type") == "cow";
+      new_records += e.at("type") == "new-data";
+      expect_within_window(e.at("t_ns").get<int64_t>(), "t_ns: " + e.dump());
+    }
+    EXPECT_EQ(cow_records, c.extra.at("cow_events").get<int64_t>()) << c.extra.dump(1);
+    EXPECT_EQ(new_records, c.extra.at("new_data_events").get<int64_t>()) << c.extra.dump(1);
+  }
+};
 
 struct BlockWrite {
   const char* path;
@@ -504,35 +562,84 @@ TEST_P(TraceBlockCow, CowBytesAreTheBytesWritten) {
   std::string skip;
   auto sn = backend(GetParam(), &skip);
   if (!sn) GTEST_SKIP() << skip;
-  auto mounts = sn->prepare("watched", "base");
-  json result;
-  snap::Granularity cow = granularity_of(GetParam());
-  TraceCounts c = watched("cow", mounts, cow, block_writes, &result);
-  EXPECT_EQ(result, json::array());
-  EXPECT_EQ(c.lost_events, 0);
-  if (cow == snap::Granularity::kTree) {
-    EXPECT_EQ(c.copyup_events, 0);
-    EXPECT_EQ(c.copyup_bytes, 0);
+  BlockCowTruth truth;
+  TraceCounts c = cow_run(*sn, "watched", block_writes, &truth);
+  expect_agreement(c, truth, "block writes");
+  if (granularity_of(GetParam()) == snap::Granularity::kTree) {
     EXPECT_EQ(c.cow_bytes, 0);
-  } else {
-    int64_t written = 0;
-    for (const auto& w : kBlockWrites) written += w.blocks * 4096;
-    int64_t tolerance = static_cast<int64_t>(std::size(kBlockWrites)) * 4096;  // one block per write
-    EXPECT_GE(c.cow_bytes, written) << c.extra.dump(1);
-    EXPECT_LE(c.cow_bytes, written + tolerance) << c.extra.dump(1);
-    EXPECT_GE(c.cow_extents, 2);
-    EXPECT_LE(c.cow_extents, static_cast<int64_t>(std::size(kBlockWrites)));
-    EXPECT_EQ(c.copyup_events, 2) << "two lower files got extents of their own";
-    EXPECT_EQ(c.copyup_bytes, c.cow_bytes);
-    // One record per extent, none lost.
-    EXPECT_EQ(static_cast<int64_t>(c.extra.at("events").size()), c.cow_extents) << c.extra.dump(1);
-    for (const auto& e : c.extra.at("events")) {
-      EXPECT_EQ(e.at("type"), "cow");
-      std::string path = e.value("path", "");
-      EXPECT_TRUE(path == "/var/db/t1" || path == "/var/db/t2") << e.dump();
+    EXPECT_EQ(c.new_bytes, 0);
+    return;
+  }
+  int64_t written = 0;
+  for (const auto& w : kBlockWrites) written += w.blocks * 4096;
+  EXPECT_EQ(c.cow_bytes, written) << "every written block held inherited data: " << c.extra.dump(1);
+  EXPECT_EQ(c.new_bytes, 0) << "nothing was written beyond the inherited end";
+  EXPECT_EQ(c.cow_extents, static_cast<int64_t>(std::size(kBlockWrites))) << "no two writes touch";
+  EXPECT_EQ(truth.cow_extents, static_cast<int64_t>(std::size(kBlockWrites)));
+  EXPECT_EQ(truth.files, 2);
+  EXPECT_EQ(c.extra.at("cow_files"), 2) << "two lower files got extents of their own";
+  for (const auto& e : c.extra.at("events")) {
+    EXPECT_EQ(e.at("type"), "cow");
+    std::string path = e.value("path", "");
+    EXPECT_TRUE(path == "/var/db/t1" || path == "/var/db/t2") << e.dump();
+  }
+}
+
+// One write into one lower file, and what it is: CoW of inherited data, or new data beyond the
+// inherited end or in a hole. Tracer and ground truth both give these figures.
+struct CowCase {
+  const char* name;
+  const char* path;
+  int64_t offset;  // -1: append
+  int64_t bytes;
+  int64_t cow_extents, cow_bytes, new_bytes;
+};
+const CowCase kCowCases[] = {
+    // 1 MiB, a whole number of blocks: the 2 bytes go into a block of their own.
+    {"append_2_bytes_to_1MiB", "var/db/t1", -1, 2, 0, 0, 4096},
+    // 2 MiB + 1: the last block held 1 inherited byte and is rewritten; the file stays in it.
+    {"append_2_bytes_to_a_partial_block", "var/db/t2", -1, 2, 1, 4096, 0},
+    {"overwrite_4KiB_in_the_middle", "var/db/t1", 512 * kKiB, 4096, 1, 4096, 0},
+    // 100,001 bytes: the partial 25th block is CoW, the 64 blocks after it new.
+    {"append_256KiB", "usr/lib/mid.so", -1, 256 * kKiB, 1, 4096, 256 * kKiB},
+    {"write_4KiB_into_a_hole", kSparse, 512 * kKiB, 4096, 0, 0, 4096},
+};
+
+TEST_P(TraceBlockCow, AppendsAndHolesAreNewDataNotCow) {
+  std::string skip;
+  auto sn = backend(GetParam(), &skip);
+  if (!sn) GTEST_SKIP() << skip;
+  bool extent = granularity_of(GetParam()) == snap::Granularity::kExtent;
+  for (const CowCase& k : kCowCases) {
+    BlockCowTruth truth;
+    TraceCounts c = cow_run(*sn, k.name, [&k] {
+      json errors = json::array();
+      std::string p = std::string("/") + k.path, data(static_cast<size_t>(k.bytes), 'A');
+      Fd fd(open(p.c_str(), O_WRONLY | O_CLOEXEC | (k.offset < 0 ? O_APPEND : 0)));
+      ssize_t n = !fd ? -1 : k.offset < 0 ? write(fd.get(), data.data(), data.size()) : pwrite(fd.get(), data.data(), data.size(), k.offset);
+      if (n != static_cast<ssize_t>(data.size()) || fsync(fd.get()) != 0) errors.push_back(fmt::format("write {}: {}", p, std::strerror(errno)));
+      return errors;
+    }, &truth);
+    expect_agreement(c, truth, k.name);
+    SCOPED_TRACE(k.name);
+    fmt::print("{} {}: tracer CoW {} extents / {} B, new data {} B; ground truth CoW {} extents / {} B, new data {} B\n",
+               GetParam(), k.name, c.cow_extents, c.cow_bytes, c.new_bytes, truth.cow_extents, truth.cow_bytes, truth.new_bytes);
+    if (!extent) {
+      EXPECT_EQ(c.cow_bytes + c.new_bytes, 0) << "a full copy does no CoW";
+      continue;
+    }
+    EXPECT_EQ(truth.cow_extents, k.cow_extents);
+    EXPECT_EQ(truth.cow_bytes, k.cow_bytes);
+    EXPECT_EQ(truth.new_bytes, k.new_bytes);
+    EXPECT_EQ(c.cow_extents, k.cow_extents) << c.extra.dump(1);
+    EXPECT_EQ(c.cow_bytes, k.cow_bytes) << c.extra.dump(1);
+    EXPECT_EQ(c.new_bytes, k.new_bytes) << c.extra.dump(1);
+    EXPECT_EQ(c.extra.at("cow_files"), k.cow_bytes > 0 ? 1 : 0);
+    EXPECT_EQ(c.extra.at("new_data_files"), k.new_bytes > 0 ? 1 : 0);
+    if (std::string(k.path) == kSparse) {
+      EXPECT_EQ(c.extra.at("window").at("inherited").at("files_with_holes"), 1) << c.extra.at("window").dump(1);
     }
   }
-  sn->remove("watched");
 }
 
 // Every extent-granular backend (reflink, btrfs) and the full copy (no CoW at write time).

@@ -1,10 +1,12 @@
-// The tracer inside `cowbench run`: counts equal to the runner's ground truth on every container workload, results.json, the CLI's forced modes.
+// The tracer inside `cowbench run`: counts equal to the runner's ground truth on every container workload (file copy-ups and block CoW), results.json, the CLI's forced modes.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <cstdio>
 #include <map>
@@ -142,6 +144,71 @@ TEST_F(TraceRunner, CountsEqualGroundTruthOnEveryWorkload) {
   }
 }
 
+// The registered backends that copy on write by extent (reflink, btrfs), by capability.
+std::vector<std::string> extent_backends() {
+  std::vector<std::string> out;
+  for (const auto& name : snap::builtin_registry().names())
+    if (snap::builtin_registry().get(name).caps.cow_granularity == snap::Granularity::kExtent) out.push_back(name);
+  return out;
+}
+
+// On the block CoW backends the tracer's CoW and new data are the runner's ground truth (FIEMAP
+// of the container's lower files before and after) within one extent per written file, on
+// every container workload of the catalog; nothing is a copy-up.
+TEST_F(TraceRunner, BlockCowEqualsGroundTruthOnEveryWorkload) {
+  std::vector<std::string> workloads;
+  for (const auto& [name, desc] : wl::workload_catalog()) {
+    if (name == "exec:CMD") continue;
+    if (wl::make_workload(name)->shape() == wl::Shape::kContainer) workloads.push_back(name);
+  }
+  // An append to a small file and to a large one, and an overwrite inside one, with shell builtins only.
+  workloads.push_back("exec:echo more >> /etc/conf7; echo tail >> /usr/lib/lib3.so; exec 3<>/etc/conf8; echo x >&3");
+  std::vector<std::string> backends = extent_backends();
+  ASSERT_FALSE(backends.empty());
+  rep::Results r = run(backends, workloads);
+  if (r.runs.empty()) GTEST_SKIP() << "no extent-granular backend is available here";
+  EXPECT_EQ(r.lost_events, 0);
+  std::set<std::string> seen;
+  for (const auto& run : r.runs) {
+    SCOPED_TRACE(run.backend + " " + run.workload);
+    ASSERT_EQ(run.status, "ok") << run.error;
+    seen.insert(run.backend);
+    EXPECT_EQ(run.copyup_events, 0) << "block CoW copies no file up";
+    EXPECT_EQ(run.copyup_bytes, 0);
+    EXPECT_EQ(run.truth_copyups, 0);
+    EXPECT_EQ(run.truth_copyup_bytes, 0);
+    ASSERT_GE(run.cow_extents, 0) << "traced: " << run.extra.dump(1);
+    ASSERT_GE(run.truth_cow_extents, 0);
+    // "Within one extent per written file": the lower files the plan modifies (at least one).
+    int64_t files = 1;
+    const auto& plans = r.config.value("plans", json::object());
+    if (plans.contains(run.workload)) files = std::max<int64_t>(files, plans[run.workload].value("modified_lower_files", 0));
+    const json& t = run.extra.at("trace");
+    EXPECT_LE(std::abs(run.cow_extents - run.truth_cow_extents), files) << t.dump(1);
+    EXPECT_LE(std::abs(run.cow_bytes - run.truth_cow_bytes), files * 4096) << t.dump(1);
+    EXPECT_LE(std::abs(run.cow_new_bytes - run.truth_new_bytes), files * 4096) << t.dump(1);
+    if (run.workload == "append-log") {
+      EXPECT_GT(run.cow_new_bytes, 0) << "appends add new data";
+      EXPECT_LT(run.cow_bytes, run.cow_new_bytes) << "an append rewrites at most the inherited partial block of a file";
+    } else if (run.workload == "db-random-write") {
+      EXPECT_GT(run.cow_bytes, 0);
+      EXPECT_EQ(run.cow_new_bytes, 0) << "writes inside the files add no new data";
+    } else if (run.workload == "startup" || run.workload == "metadata") {
+      EXPECT_EQ(run.cow_bytes, 0);
+      EXPECT_EQ(run.cow_new_bytes, 0);
+    }
+  }
+  for (const auto& b : backends) EXPECT_TRUE(seen.count(b)) << b << " did not run";
+  // results.json carries the new figures and reads back.
+  rep::Results saved = rep::load_results(path_join(tmp_->path(), "out/results.json"));
+  ASSERT_EQ(saved.runs.size(), r.runs.size());
+  for (size_t i = 0; i < r.runs.size(); ++i) {
+    EXPECT_EQ(saved.runs[i].cow_new_bytes, r.runs[i].cow_new_bytes);
+    EXPECT_EQ(saved.runs[i].truth_cow_bytes, r.runs[i].truth_cow_bytes);
+    EXPECT_EQ(saved.runs[i].truth_new_bytes, r.runs[i].truth_new_bytes);
+  }
+}
+
 // fuse-overlayfs copies a lower file up before it deletes it (its daemon sendfile()s the file
 // into its workdir, then renames it over a whiteout): the tracer sees one copy-up per deleted
 // lower file on top of those that stay in the writable layer (the ground truth).
@@ -207,13 +274,19 @@ TEST_F(TraceRunner, ContainerdBenchLayersAreTraced) {
       case snap::Granularity::kTree:
         EXPECT_EQ(run.truth_copyups, 0);
         EXPECT_EQ(run.copyup_events, 0);
+        EXPECT_EQ(run.cow_extents, run.truth_cow_extents);
         EXPECT_EQ(run.cow_extents, 0);
         break;
       case snap::Granularity::kExtent:
-        // Block CoW: each 4-byte update unshares about one block, not the 1 MiB file.
-        EXPECT_GE(run.cow_extents, updated);
-        EXPECT_GE(run.cow_bytes, updated * 4096);
-        EXPECT_LE(run.cow_bytes, updated * 256 * 1024);
+        // Block CoW: each 4-byte update rewrites the one inherited block it falls in (the
+        // ground truth from the plan), not the 1 MiB file; no copy-up, no new data.
+        EXPECT_EQ(run.copyup_events, 0);
+        EXPECT_EQ(run.truth_copyups, 0);
+        EXPECT_EQ(run.truth_cow_extents, updated);
+        EXPECT_EQ(run.truth_cow_bytes, updated * 4096);
+        EXPECT_LE(std::abs(run.cow_extents - run.truth_cow_extents), updated) << run.extra.at("trace").dump(1);
+        EXPECT_EQ(run.cow_bytes, run.truth_cow_bytes) << run.extra.at("trace").dump(1);
+        EXPECT_EQ(run.cow_new_bytes, run.truth_new_bytes);
         break;
     }
   }
