@@ -175,13 +175,6 @@ json container_ops() {
   return errors;
 }
 
-// kLower by path inside the container, as the runner's ground truth takes it.
-LowerFiles lower_files() {
-  LowerFiles out;
-  for (const auto& f : kLower) out[std::string("/") + f.path] = f.size;
-  return out;
-}
-
 int64_t expected_bytes(bool with_deleted) {
   int64_t sum = 0;
   for (const auto& f : kLower)
