@@ -125,7 +125,7 @@ LateCopyUps late_copyups(const WatchedWindow& w, int tasks_fd) {
       out.bytes += size;
       e["bytes"] = size;
       e["path"] = it->second.path;
-      e["kind"] = copyup_kind_name(metadata ? CB_CU_METADATA : p.kind);
+      e["kind"] = copyup_kind_name(metadata ? static_cast<uint32_t>(CB_CU_METADATA) : p.kind);
       out.metadata += metadata;
       out.meta_data += p.kind == CB_CU_META_DATA;
       ++out.resolved;
