@@ -22,6 +22,7 @@
  *    each block counts once (`cow_blocks`), as CoW when it held inherited data, as new data
  *    beyond the inherited end or in a hole. XFS writes new blocks through the data fork
  *    without a remap: iomap_add_to_ioend adds those.
+ * Every window also counts the system calls the container's tasks enter, by number (sys_enter).
  * fentry / kprobe modes add a window around the overlayfs copy-up function: copy-ups complete
  * at its return (exact latency, and no syscall needed). */
 #include "vmlinux.h"
@@ -196,6 +197,14 @@ struct {
   __type(key, __s32);
   __type(value, struct cb_syscall_stat);
 } syscalls SEC(".maps");
+
+/* System calls entered by the container's tasks, by number (index); see copyup_syscalls.bpf.h. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, CB_SYSCALL_SLOTS);
+  __type(key, __u32);
+  __type(value, __u64);
+} syscall_counts SEC(".maps");
 
 /* Block CoW windows: the writable tree's regular files as the container inherited them (filled
  * by user space at begin()), and which of their blocks were counted already. */
@@ -455,3 +464,4 @@ static __always_inline void complete_task(__u32 tid, struct cb_task *t, __u32 ty
 #include "ebpf/copyup_overlay.bpf.h"
 #include "ebpf/copyup_fuse.bpf.h"
 #include "ebpf/copyup_block_cow.bpf.h"
+#include "ebpf/copyup_syscalls.bpf.h"

@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 #include <linux/magic.h>
-#include <sys/syscall.h>
 
 #include <iterator>
 #include <map>
@@ -11,91 +10,19 @@
 namespace cowbench::ebpf {
 namespace {
 
-// The syscalls that cause copy-ups (and a few more), by number on this architecture.
+// Every syscall of the build's architecture by number (generated from <sys/syscall.h> by
+// ebpf/CMakeLists.txt).
 const std::map<long, std::string>& syscall_names() {
   static const std::map<long, std::string> names = [] {
+    struct Row {
+      long nr;
+      const char* name;
+    };
+    static constexpr Row kRows[] = {
+#include "ebpf/syscall_table.inc"
+    };
     std::map<long, std::string> m;
-#define CB_SYSCALL(n) m[SYS_##n] = #n
-#ifdef SYS_open
-    CB_SYSCALL(open);
-#endif
-#ifdef SYS_creat
-    CB_SYSCALL(creat);
-#endif
-#ifdef SYS_chmod
-    CB_SYSCALL(chmod);
-#endif
-#ifdef SYS_chown
-    CB_SYSCALL(chown);
-#endif
-#ifdef SYS_lchown
-    CB_SYSCALL(lchown);
-#endif
-#ifdef SYS_utimes
-    CB_SYSCALL(utimes);
-#endif
-#ifdef SYS_utime
-    CB_SYSCALL(utime);
-#endif
-#ifdef SYS_futimesat
-    CB_SYSCALL(futimesat);
-#endif
-#ifdef SYS_rename
-    CB_SYSCALL(rename);
-#endif
-#ifdef SYS_link
-    CB_SYSCALL(link);
-#endif
-#ifdef SYS_unlink
-    CB_SYSCALL(unlink);
-#endif
-#ifdef SYS_mkdir
-    CB_SYSCALL(mkdir);
-#endif
-#ifdef SYS_rmdir
-    CB_SYSCALL(rmdir);
-#endif
-#ifdef SYS_fchmodat2
-    CB_SYSCALL(fchmodat2);
-#endif
-#ifdef SYS_openat2
-    CB_SYSCALL(openat2);
-#endif
-    CB_SYSCALL(openat);
-    CB_SYSCALL(truncate);
-    CB_SYSCALL(ftruncate);
-    CB_SYSCALL(fchmod);
-    CB_SYSCALL(fchmodat);
-    CB_SYSCALL(fchown);
-    CB_SYSCALL(fchownat);
-    CB_SYSCALL(utimensat);
-    CB_SYSCALL(setxattr);
-    CB_SYSCALL(lsetxattr);
-    CB_SYSCALL(fsetxattr);
-    CB_SYSCALL(removexattr);
-    CB_SYSCALL(lremovexattr);
-    CB_SYSCALL(fremovexattr);
-    CB_SYSCALL(renameat);
-    CB_SYSCALL(renameat2);
-    CB_SYSCALL(linkat);
-    CB_SYSCALL(unlinkat);
-    CB_SYSCALL(mkdirat);
-    CB_SYSCALL(write);
-    CB_SYSCALL(pwrite64);
-    CB_SYSCALL(writev);
-    CB_SYSCALL(fallocate);
-    CB_SYSCALL(copy_file_range);
-    CB_SYSCALL(sendfile);
-    CB_SYSCALL(io_uring_enter);
-    CB_SYSCALL(read);
-    CB_SYSCALL(readv);
-    CB_SYSCALL(close);
-    CB_SYSCALL(fsync);
-    CB_SYSCALL(fdatasync);
-    CB_SYSCALL(mount);
-    CB_SYSCALL(fsconfig);
-    CB_SYSCALL(getpid);
-#undef CB_SYSCALL
+    for (const Row& r : kRows) m.emplace(r.nr, r.name);
     return m;
   }();
   return names;

@@ -6,9 +6,8 @@
 
 namespace cowbench::ebpf {
 
-// The name of syscall `nr` on this architecture ("openat") for the syscalls that cause
-// copy-ups and a few more; "syscall N" for any other number, "none" for a negative one (no
-// syscall known).
+// The name of syscall `nr` on this architecture ("openat"), from the build's syscall table;
+// "syscall N" for a number without a name there, "none" for a negative one (no syscall known).
 std::string syscall_name(long nr);
 
 // "FUSE_LOOKUP", "FUSE_WRITE", ... (include/uapi/linux/fuse.h), "CUSE_INIT" for 4096,

@@ -52,6 +52,7 @@ enum cb_copyup_kind {
 #define CB_NAME_DEPTH 8  /* path components kept, leaf first */
 #define CB_MAX_PENDING 4 /* copy-ups one task can have in flight (one syscall or one FUSE request) */
 #define CB_HIST_BUCKETS 64
+#define CB_SYSCALL_SLOTS 1024 /* syscall numbers counted per window (map `syscall_counts`, index = nr) */
 
 /* One ring buffer record. */
 struct cb_event {
@@ -96,6 +97,7 @@ enum cb_counter {
   CB_C_COW_UNSIZED,      /* CoW events on files without an entry in `inherited` (beyond its bound): counted
                             whole as CoW, as before the split */
   CB_C_BLOCKS_UNTRACKED, /* chunks the `cow_blocks` map had no room for: counted without the once-per-block check */
+  CB_C_SYSCALLS_UNSLOTTED, /* container syscalls whose number is outside 0..CB_SYSCALL_SLOTS-1: not in `syscall_counts` */
   CB_C_COUNT
 };
 
@@ -198,6 +200,8 @@ struct cb_window {
   __u32 kind;         /* enum cb_kind */
   __u32 upper_dev;    /* super block dev of the upper / writable dir (kernel encoding) */
   __u32 flags;        /* CB_FLAG_* */
+  __u32 ignore_tid;   /* a thread of the tracer itself (its ring buffer reader): its syscalls are not the container's */
+  __u32 pad;
 };
 
 #endif /* COWBENCH_EBPF_TRACE_EVENTS_H */

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -39,6 +40,9 @@ struct TraceCounts {
   // inherited files beyond their inherited end or into their holes (new blocks, not CoW).
   // copyup_* are 0 there: nothing is copied whole.
   int64_t new_bytes = 0;
+  // The system calls the container's tasks (its cgroup) entered during the window, by name
+  // ("fsync" → 7); empty when they were not counted (the sys_enter program did not attach).
+  std::map<std::string, int64_t> syscalls;
 };
 
 // One tracer for a whole `cowbench run`: programs are loaded once, then each container's

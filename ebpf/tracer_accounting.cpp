@@ -149,6 +149,15 @@ json by_syscall(int syscalls_fd) {
   return out;
 }
 
+// The container's system calls by name, from the per-CPU counts indexed by number.
+std::map<std::string, int64_t> syscall_counts(int counts_fd) {
+  std::vector<uint64_t> by_nr = percpu_sums(counts_fd, CB_SYSCALL_SLOTS);
+  std::map<std::string, int64_t> out;
+  for (size_t nr = 0; nr < by_nr.size(); ++nr)
+    if (by_nr[nr]) out[syscall_name(static_cast<long>(nr))] += static_cast<int64_t>(by_nr[nr]);
+  return out;
+}
+
 // FUSE requests per opcode name: count, mean latency, errors, copy-ups, log2 histogram.
 json fuse_ops(int ops_fd, int hist_fd) {
   json out = json::object();
@@ -277,6 +286,7 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
     if (w.kind == CB_KIND_EXTENT) out.cow_extents = out.cow_bytes = out.new_bytes = -1;
   }
   out.copyup_latencies_ns = std::move(records.latencies);
+  if (w.syscalls_counted) out.syscalls = syscall_counts(maps.syscall_counts);
 
   // What the counts are made of, for results.json.
   static const char* const kinds[] = {"none", "overlayfs", "fuse-overlayfs", "block-cow"};
@@ -317,6 +327,8 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
       s["bytes"] = s["bytes"].get<int64_t>() + e.at("bytes").get<int64_t>();
     }
   }
+  if (!w.syscalls_counted) x["syscalls_why_not"] = "the sys_enter tracepoint is not attached (see programs)";
+  if (c[CB_C_SYSCALLS_UNSLOTTED]) x["syscalls_beyond_table"] = c[CB_C_SYSCALLS_UNSLOTTED];
   if (c[CB_C_TMPFILES_SKIPPED]) x["container_tmpfiles_ignored"] = c[CB_C_TMPFILES_SKIPPED];
   if (c[CB_C_PROBE_WINDOWS]) x["probe_windows"] = c[CB_C_PROBE_WINDOWS];
   if (record_syscalls) x["syscall_records"] = {{"emitted", c[CB_C_SYSCALL_RECORDS]}, {"read", records.syscall_records}};

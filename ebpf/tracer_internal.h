@@ -50,6 +50,7 @@ struct WatchedWindow {
   // iomap_add_to_ioend), and how the inherited files were loaded (load_inherited()).
   bool new_data_observable = true;
   std::string new_data_why_not;
+  bool syscalls_counted = true;  // cb_sys_enter attached: the window counts the container's system calls
   uint64_t block_bytes = 4096;  // the upper file system's block (statfs f_bsize): cow_blocks' unit
   nlohmann::json inherited = nlohmann::json::object();
 };
@@ -86,6 +87,7 @@ struct WindowMaps {
   int counters = -1, copyup_hist = -1;                               // per-CPU arrays
   int tasks = -1, syscalls = -1, fuse_ops = -1, fuse_hist = -1, cow_files = -1;  // hashes
   int inherited = -1, cow_blocks = -1;                                           // block CoW hashes
+  int syscall_counts = -1;                                                       // per-CPU array by syscall nr
 };
 
 // Turns a closed window's maps and records into its TraceCounts (tracer_accounting.cpp):
@@ -137,6 +139,7 @@ class BpfTracer final : public TraceSession {
   WatchedWindow window_;
   std::thread reader_;
   std::atomic<bool> reading_{false};
+  std::atomic<uint32_t> reader_tid_{0};  // the reader thread: its own syscalls are not the container's
   std::mutex ring_mutex_;  // ring_buffer__consume and the records on_record fills
   WindowRecords records_;
 };

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -37,6 +38,7 @@ constexpr TpRow kTracepointPrograms[] = {
     {"cb_btrfs_ordered", "btrfs_ordered_extent_add", "btrfs CoW extents"},
     {"cb_xfs_ioend", "iomap_add_to_ioend", "XFS new data of inherited files (writeback into the data fork)"},
     {"cb_btrfs_inode_new", "btrfs_inode_new", "btrfs files the container creates (not CoW)"},
+    {"cb_sys_enter", "sys_enter", "the container's system calls, counted by number"},
 };
 
 }  // namespace
@@ -215,6 +217,7 @@ int BpfTracer::on_record(void* ctx, void* data, size_t size) {
 void BpfTracer::start_reader() {
   reading_ = true;
   reader_ = std::thread([this] {
+    reader_tid_ = static_cast<uint32_t>(::gettid());
     int efd = ring_buffer__epoll_fd(ring_.get());
     while (reading_.load(std::memory_order_relaxed)) {
       pollfd p{efd, POLLIN, 0};

@@ -153,6 +153,7 @@ nlohmann::json load_inherited(const std::string& upper, uint32_t dev, int map_fd
 
 WatchedWindow describe_window(const TraceTarget& t, const std::function<bool(const char*)>& attached) {
   WatchedWindow w;
+  w.syscalls_counted = attached("cb_sys_enter");  // whatever the backend: every window counts them
   const Mount* layered = nullptr;
   for (const auto& m : t.mounts)
     if (m.type == "overlay" || m.type.starts_with("fuse")) layered = &m;
@@ -253,6 +254,7 @@ void BpfTracer::begin(const TraceTarget& target) {
   bw.upper_ino = w.upper_ino;
   bw.fuse_workdir = w.fuse_workdir;
   bw.fuse_tgid = target.fuse_daemon_pid > 0 ? static_cast<uint32_t>(target.fuse_daemon_pid) : 0;
+  bw.ignore_tid = reader_tid_.load();
   bw.flags = (options_.record_syscalls ? CB_FLAG_ALL_SYSCALLS : 0) | (w.metacopy ? CB_FLAG_METACOPY : 0);
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -291,6 +293,7 @@ WindowMaps BpfTracer::maps() const {
   out.cow_files = bpf_map__fd(m.cow_files);
   out.inherited = bpf_map__fd(m.inherited);
   out.cow_blocks = bpf_map__fd(m.cow_blocks);
+  out.syscall_counts = bpf_map__fd(m.syscall_counts);
   return out;
 }
 
@@ -302,6 +305,7 @@ void BpfTracer::reset_maps() {
     clear_map(bpf_map__fd(m), bpf_map__key_size(m));
   zero_percpu(bpf_map__fd(skel_->maps.counters), CB_C_COUNT);
   zero_percpu(bpf_map__fd(skel_->maps.copyup_hist), CB_HIST_BUCKETS);
+  zero_percpu(bpf_map__fd(skel_->maps.syscall_counts), CB_SYSCALL_SLOTS);
 }
 
 }  // namespace cowbench::ebpf

@@ -73,6 +73,10 @@ void TraceTally::add(const ebpf::TraceCounts& c) {
   add(total_.cow_bytes, c.cow_bytes);
   add(total_.lost_events, c.lost_events);
   add(total_.new_bytes, c.new_bytes);
+  // System calls: counted in every window or not at all (empty = not counted).
+  if (windows_ == 0 || !total_.syscalls.empty())
+    for (const auto& [name, n] : c.syscalls) total_.syscalls[name] += n;
+  if (c.syscalls.empty()) total_.syscalls.clear();
   total_.copyup_latencies_ns.insert(total_.copyup_latencies_ns.end(), c.copyup_latencies_ns.begin(),
                                     c.copyup_latencies_ns.end());
   add_json_counts(total_.extra, c.extra, windows_++);
@@ -88,6 +92,7 @@ void fill_trace(const ebpf::TraceCounts& c, rep::Run& run) {
   run.cow_bytes = c.cow_bytes;
   run.lost_events = c.lost_events;
   run.cow_new_bytes = c.new_bytes;
+  run.syscalls = c.syscalls;
   run.extra["trace"] = c.extra;
   run.extra["trace"]["lost_events"] = c.lost_events;
 }
