@@ -6,11 +6,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "reports/results.h"
 #include "ebpf/trace_session.h"
+#include "runner/shard.h"
 #include "snapshotters/registry.h"
 #include "workloads/workload.h"
 
@@ -43,6 +45,9 @@ struct RunConfig {
   // the median, on either side (for noisy hosts: a steadier median, not a steadier run).
   double until_ci = 0;
   int max_repeat = 20;
+  // --shard I/N: only this shard's workloads (shard_workloads() of the workload list), every
+  // backend; recorded as config.shard.
+  std::optional<Shard> shard;
 };
 
 // An image made ready in one backend: the committed snapshot containers start from.

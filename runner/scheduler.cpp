@@ -126,6 +126,10 @@ void Scheduler::plan_workloads() {
   files_ = list_image_files(*first.sn, first.image.top, ctx_.containers);
   for (const auto& f : files_) ctx_.lower_files[f.path] = static_cast<int64_t>(f.size);
   std::vector<std::string> names = cfg_.workloads.empty() ? wl::default_workloads() : cfg_.workloads;
+  if (cfg_.shard) {
+    results_.config["shard"] = {{"index", cfg_.shard->index}, {"count", cfg_.shard->count}, {"workloads", names}};
+    names = shard_workloads(names, *cfg_.shard);
+  }
   for (const auto& n : names) {
     Planned p;
     p.name = n;
@@ -265,6 +269,7 @@ rep::Results run_matrix(const RunConfig& cfg, const RunHooks& hooks, const std::
   if (cfg.until_ci > 0 && cfg.max_repeat < cfg.repeat)
     fail(Errc::kInvalidInput, "--max-repeat ({}) must be at least --repeat ({})", cfg.max_repeat, cfg.repeat);
   if (!hooks.import_image) fail(Errc::kFailure, "run_matrix needs an image importer");
+  if (cfg.shard) shard_workloads(cfg.workloads.empty() ? wl::default_workloads() : cfg.workloads, *cfg.shard);  // none: fails now
   Scheduler s(cfg, hooks, stop);
   return s.run();
 }

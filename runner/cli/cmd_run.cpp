@@ -142,6 +142,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
     bool no_warmup = false;
     int timeout_s = 300;
     double until_ci_pct = 0;
+    std::string shard;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -171,6 +172,9 @@ void add_run_commands(CLI::App& app, Commands& out) {
                   "pin the containers' workloads to one CPU (best one kept free, e.g. isolcpus=); cowbench and "
                   "its daemons keep off it: none, last, or a CPU number")
       ->capture_default_str();
+  run->add_option("--shard", o->shard,
+                  "run shard I of N (0-based, e.g. $JOB_COMPLETION_INDEX/3): the workloads sorted by name, every N-th "
+                  "from the I-th, each on every backend; `cowbench merge` joins the shards' results");
   run->add_flag("--no-warmup", o->no_warmup, "skip the unrecorded warm-up round (each workload once per backend)");
   run->add_flag("--fresh", o->cfg.fresh, "ignore cached image layers and import again");
   out.push_back({run, [o] {
@@ -179,6 +183,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
                    cfg.warmup = !o->no_warmup;
                    cfg.until_ci = o->until_ci_pct / 100;
                    cfg.timeout = std::chrono::seconds(o->timeout_s);
+                   if (!o->shard.empty()) cfg.shard = parse_shard(o->shard);
                    return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->scale_out);
                  }});
 
