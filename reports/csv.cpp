@@ -46,8 +46,16 @@ std::string render_csv(const Results& r) {
     for (const auto& [k, v] : e) extra_cols.insert(k);
     extras.push_back(std::move(e));
   }
+  // A testbed column only in documents merged from several hosts; a column per system call
+  // name that some run counted.
+  bool testbeds = !r.testbeds.empty();
+  std::set<std::string> calls;
+  for (const auto& run : r.runs)
+    for (const auto& [name, n] : run.syscalls) calls.insert(name);
   std::vector<std::string> header{"backend", "workload", "repeat", "cache", "status", "error", "exit_code"};
+  if (testbeds) header.insert(header.begin() + 2, "testbed");
   for (const auto& m : run_metrics()) header.push_back(m.key);
+  for (const auto& c : calls) header.push_back("syscalls." + c);
   header.insert(header.end(), {"digest", "stderr_tail"});
   header.insert(header.end(), extra_cols.begin(), extra_cols.end());
   std::string out;
@@ -56,9 +64,15 @@ std::string render_csv(const Results& r) {
     const Run& run = r.runs[i];
     std::vector<std::string> cells{run.backend, run.workload, std::to_string(run.repeat), run.cache,
                                    run.status,  run.error,    std::to_string(run.exit_code)};
+    if (testbeds) cells.insert(cells.begin() + 2, run.testbed);
     for (const auto& m : run_metrics()) {
       int64_t v = m.get(run);
       cells.push_back(v < 0 ? "" : std::to_string(v));
+    }
+    for (const auto& c : calls) {
+      auto it = run.syscalls.find(c);
+      // Not counted in this run: empty; counted but not made: 0.
+      cells.push_back(run.syscalls.empty() ? "" : it == run.syscalls.end() ? "0" : std::to_string(it->second));
     }
     cells.insert(cells.end(), {run.digest, run.stderr_tail});
     for (const auto& c : extra_cols) {

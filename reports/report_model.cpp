@@ -96,20 +96,32 @@ std::vector<std::string> facts(const Results& r) {
   if (auto v = scalar(c, "seed"); !v.empty()) run.push_back("seed " + v);
   if (!run.empty()) out.push_back(fmt::format("{}", fmt::join(run, " · ")));
   const json& h = r.host;
-  std::vector<std::string> host;
-  if (auto v = scalar(h, "kernel"); !v.empty()) host.push_back("Linux " + v + (h.contains("arch") ? " " + scalar(h, "arch") : ""));
-  if (auto v = scalar(h, "cpus"); !v.empty()) host.push_back(v + " CPUs");
-  if (h.contains("memory_bytes") && h["memory_bytes"].is_number())
-    host.push_back(format_bytes(h["memory_bytes"].get<double>()) + " memory");
-  if (h.contains("filesystems") && h["filesystems"].is_object())
-    for (const auto& [k, v] : h["filesystems"].items())
-      if (v.is_string()) host.push_back(fmt::format("{} on {}", k == "workdir" ? "work dir" : k, v.get<std::string>()));
-  if (!host.empty()) out.push_back(fmt::format("host: {}", fmt::join(host, " · ")));
+  // A host in words: kernel, (the CPU model,) CPUs, memory, file systems.
+  auto describe = [](const json& h, bool cpu_model) {
+    std::vector<std::string> host;
+    if (auto v = scalar(h, "kernel"); !v.empty()) host.push_back("Linux " + v + (h.contains("arch") ? " " + scalar(h, "arch") : ""));
+    if (auto v = scalar(h, "cpu_model"); cpu_model && !v.empty()) host.push_back(v);
+    if (auto v = scalar(h, "cpus"); !v.empty()) host.push_back(v + " CPUs");
+    if (h.contains("memory_bytes") && h["memory_bytes"].is_number())
+      host.push_back(format_bytes(h["memory_bytes"].get<double>()) + " memory");
+    if (h.contains("filesystems") && h["filesystems"].is_object())
+      for (const auto& [k, v] : h["filesystems"].items())
+        if (v.is_string()) host.push_back(fmt::format("{} on {}", k == "workdir" ? "work dir" : k, v.get<std::string>()));
+    return fmt::format("{}", fmt::join(host, " · "));
+  };
+  if (!r.testbeds.empty()) {
+    // Merged from several hosts: each one named, and rows kept apart by it.
+    out.push_back(fmt::format("merged from {} testbeds; each row is one backend on one testbed (“backend @ testbed”)",
+                              r.testbeds.size()));
+    for (const auto& t : r.testbeds) out.push_back(fmt::format("testbed {}: {}", t.name, describe(t.host, true)));
+  } else if (std::string d = describe(h, false); !d.empty()) {
+    out.push_back("host: " + d);
+  }
   if (auto cv = noise_floor_cv(r)) {
     auto kernel = noise_floor_cv(r, true);
-    out.push_back(fmt::format("host noise floor: the same in-memory work varied by {}{} between measurements (coefficient of "
+    out.push_back(fmt::format("host noise floor{}: the same in-memory work varied by {}{} between measurements (coefficient of "
                               "variation over {} samples)",
-                              format_value(Unit::kFraction, *cv),
+                              r.testbeds.empty() ? "" : " of testbed " + r.testbeds.front().name, format_value(Unit::kFraction, *cv),
                               kernel ? fmt::format(", the same system calls by {}", format_value(Unit::kFraction, *kernel)) : "",
                               h["noise_floor"].value("samples", 0)));
   }
@@ -128,10 +140,11 @@ std::optional<std::string> speed_finding(const std::string& w, const Grouped& g)
     if (!slow || s->median_wall_ns > slow->median_wall_ns) slow = s;
   }
   if (!fast) return std::nullopt;
-  if (fast == slow) return fmt::format("{}: only {} has a result ({}).", w, fast->backend, format_ns(fast->median_wall_ns));
+  std::string fast_name = row_backend(fast->backend, fast->testbed), slow_name = row_backend(slow->backend, slow->testbed);
+  if (fast == slow) return fmt::format("{}: only {} has a result ({}).", w, fast_name, format_ns(fast->median_wall_ns));
   double ratio = static_cast<double>(slow->median_wall_ns) / static_cast<double>(fast->median_wall_ns);
-  std::string s = fmt::format("{}: {} was fastest ({}); {} took {} as long ({}).", w, fast->backend,
-                              format_ns(fast->median_wall_ns), slow->backend, format_ratio(ratio), format_ns(slow->median_wall_ns));
+  std::string s = fmt::format("{}: {} was fastest ({}); {} took {} as long ({}).", w, fast_name, format_ns(fast->median_wall_ns),
+                              slow_name, format_ratio(ratio), format_ns(slow->median_wall_ns));
   if (fast->ci95_ns >= 0 && slow->ci95_ns >= 0 && fast->median_wall_ns + fast->ci95_ns >= slow->median_wall_ns - slow->ci95_ns)
     s += " Their 95 % intervals overlap: not a clear difference.";
   return s;
@@ -269,7 +282,8 @@ std::vector<std::string> findings(const Results& r, const Grouped& g) {
     std::stable_sort(noisy.begin(), noisy.end(), [](const SummaryRow* a, const SummaryRow* b) { return a->cv > b->cv; });
     std::vector<std::string> worst;
     for (size_t i = 0; i < std::min<size_t>(3, noisy.size()); ++i)
-      worst.push_back(fmt::format("{} on {} {}", noisy[i]->workload, noisy[i]->backend, format_value(Unit::kFraction, noisy[i]->cv)));
+      worst.push_back(fmt::format("{} on {} {}", noisy[i]->workload, row_backend(noisy[i]->backend, noisy[i]->testbed),
+                                  format_value(Unit::kFraction, noisy[i]->cv)));
     auto floor = noise_floor_cv(r, true);
     if (!floor) floor = noise_floor_cv(r);
     out.push_back(fmt::format("Wall time varied by more than {} between repeats (coefficient of variation) in {} of {} results "
@@ -282,7 +296,7 @@ std::vector<std::string> findings(const Results& r, const Grouped& g) {
   if (!g.failed().empty()) {
     std::vector<std::pair<std::string, std::vector<std::string>>> by_workload;  // workload → backends, first seen first
     for (const Run* f : g.failed()) {
-      add_once(bucket(by_workload, f->workload), f->backend);
+      add_once(bucket(by_workload, f->workload), row_backend(f->backend, f->testbed));
     }
     std::vector<std::string> which;
     for (const auto& [w, backends] : by_workload) which.push_back(w + " on " + join_words(backends));
@@ -354,7 +368,7 @@ Table failure_table(const Grouped& g) {
       while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
       why += "; stderr: " + tail.substr(tail.rfind('\n') == std::string::npos ? 0 : tail.rfind('\n') + 1);
     }
-    std::vector<std::string> key{f->backend, f->workload, why};
+    std::vector<std::string> key{row_backend(f->backend, f->testbed), f->workload, why};
     bucket(rows, key).push_back(f->repeat + 1);
   }
   for (auto& [key, repeats] : rows) {
@@ -376,25 +390,30 @@ const char* const kCopyColumnsExplained =
     "into their holes: fresh blocks, not CoW. copy copied the whole tree when the container was made and does "
     "neither.";
 
+std::string row_backend(const std::string& backend, const std::string& testbed) {
+  return testbed.empty() ? backend : backend + " @ " + testbed;
+}
+
 Grouped::Grouped(const Results& r) {
   for (const auto& run : r.runs) {
-    add_once(backends_, run.backend);
+    std::string backend = row_backend(run.backend, run.testbed);
+    add_once(backends_, backend);
     if (auto p = scale_out_point(run)) {
       add_once(families_, p->first);
-      auto& pts = scale_[p->first][run.backend];
+      auto& pts = scale_[p->first][backend];
       if (std::find(pts.begin(), pts.end(), std::make_pair(p->second, run.workload)) == pts.end())
         pts.emplace_back(p->second, run.workload);
     } else {
       add_once(workloads_, run.workload);
     }
     if (run.status == "ok")
-      ok_[{run.backend, run.workload}].push_back(&run);
+      ok_[{backend, run.workload}].push_back(&run);
     else
       failed_.push_back(&run);
   }
   for (auto& [f, by_backend] : scale_)
     for (auto& [b, pts] : by_backend) std::sort(pts.begin(), pts.end());
-  for (auto& s : summarize(r.runs)) rows_[{s.backend, s.workload}] = s;
+  for (auto& s : summarize(r.runs)) rows_[{row_backend(s.backend, s.testbed), s.workload}] = s;
 }
 
 const SummaryRow* Grouped::row(const std::string& backend, const std::string& workload) const {

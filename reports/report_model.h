@@ -11,9 +11,14 @@
 
 namespace cowbench::rep {
 
+// How reports name a row's backend: the backend, and in a document merged from several hosts
+// its testbed too ("overlayfs @ runner-2"), so that no row mixes hosts.
+std::string row_backend(const std::string& backend, const std::string& testbed);
+
 // The runs of a document grouped for reports. Backends and workloads keep the order in which
 // they first appear in the runs; scale-out points ("scale-out/4") are kept apart from the
-// plain workloads, grouped by family and sorted by container count.
+// plain workloads, grouped by family and sorted by container count. In a merged document of
+// several hosts the "backends" are row_backend() names: one per (backend, testbed).
 class Grouped {
  public:
   explicit Grouped(const Results& r);

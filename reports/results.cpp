@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -75,10 +76,11 @@ Quantiles quantiles(std::vector<int64_t>& v) {
 }
 
 std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
-  std::map<std::pair<std::string, std::string>, std::vector<const Run*>> groups;
-  std::vector<std::pair<std::string, std::string>> order;
+  using Key = std::tuple<std::string, std::string, std::string>;  // (backend, workload, testbed)
+  std::map<Key, std::vector<const Run*>> groups;
+  std::vector<Key> order;
   for (const auto& r : runs) {
-    auto key = std::make_pair(r.backend, r.workload);
+    Key key{r.backend, r.workload, r.testbed};
     if (!groups.count(key)) order.push_back(key);
     groups[key];
     if (r.status == "ok") groups[key].push_back(&r);
@@ -87,8 +89,9 @@ std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
   for (const auto& key : order) {
     const auto& g = groups[key];
     SummaryRow s;
-    s.backend = key.first;
-    s.workload = key.second;
+    s.backend = std::get<0>(key);
+    s.workload = std::get<1>(key);
+    s.testbed = std::get<2>(key);
     s.n = static_cast<int>(g.size());
     auto col = [&](auto field) {
       std::vector<int64_t> v;
@@ -119,6 +122,18 @@ std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
     s.median_truth_cow_extents = median_of(col(&Run::truth_cow_extents));
     s.median_truth_cow_bytes = median_of(col(&Run::truth_cow_bytes));
     s.median_truth_new_bytes = median_of(col(&Run::truth_new_bytes));
+    std::map<std::string, std::vector<int64_t>> calls;  // name → its count in each run that counted
+    int counted = 0;
+    for (const Run* r : g) {
+      if (r->syscalls.empty()) continue;
+      ++counted;
+      for (const auto& [name, n] : r->syscalls) calls[name].push_back(n);
+    }
+    // A call a counting run did not make is 0 there.
+    for (auto& [name, v] : calls) {
+      v.resize(static_cast<size_t>(counted), 0);
+      s.median_syscalls[name] = median_of(v);
+    }
     out.push_back(s);
   }
   return out;
@@ -152,6 +167,8 @@ json to_json(const Run& r) {
   if (!r.error.empty()) j["error"] = r.error;
   if (r.exit_code != 0) j["exit_code"] = r.exit_code;
   if (!r.stderr_tail.empty()) j["stderr_tail"] = r.stderr_tail;
+  j["syscalls"] = r.syscalls.empty() ? json(nullptr) : json(r.syscalls);
+  if (!r.testbed.empty()) j["testbed"] = r.testbed;
   return j;
 }
 
@@ -193,6 +210,9 @@ Run run_from_json(const json& j) {
     r.truth_cow_bytes = get_opt(j["ground_truth"], "cow_bytes");
     r.truth_new_bytes = get_opt(j["ground_truth"], "new_bytes");
   }
+  if (auto it = j.find("syscalls"); it != j.end() && !it->is_null())
+    r.syscalls = it->get<std::map<std::string, int64_t>>();
+  r.testbed = j.value("testbed", "");
   r.digest = j.value("digest", "");
   r.extra = j.value("extra", json::object());
   if (r.extra.contains("trace") && r.extra["trace"].is_object())
@@ -204,7 +224,7 @@ json to_json(const Results& r) {
   json runs = json::array();
   for (const auto& run : r.runs) runs.push_back(to_json(run));
   json summary = json::array();
-  for (const auto& s : summarize(r.runs))
+  for (const auto& s : summarize(r.runs)) {
     summary.push_back({{"backend", s.backend},
                        {"workload", s.workload},
                        {"n", s.n},
@@ -226,14 +246,22 @@ json to_json(const Results& r) {
                        {"median_cow_new_bytes", opt(s.median_cow_new_bytes)},
                        {"median_truth_cow_extents", opt(s.median_truth_cow_extents)},
                        {"median_truth_cow_bytes", opt(s.median_truth_cow_bytes)},
-                       {"median_truth_new_bytes", opt(s.median_truth_new_bytes)}});
-  return json{{"schema", kSchema},
-              {"host", r.host},
-              {"config", r.config},
-              {"trace", {{"mode", r.trace_mode}, {"lost_events", r.lost_events}, {"details", r.trace_extra}}},
-              {"interrupted", r.interrupted},
-              {"runs", runs},
-              {"summary", summary}};
+                       {"median_truth_new_bytes", opt(s.median_truth_new_bytes)},
+                       {"median_syscalls", s.median_syscalls.empty() ? json(nullptr) : json(s.median_syscalls)}});
+    if (!s.testbed.empty()) summary.back()["testbed"] = s.testbed;
+  }
+  json doc{{"schema", kSchema},
+           {"host", r.host},
+           {"config", r.config},
+           {"trace", {{"mode", r.trace_mode}, {"lost_events", r.lost_events}, {"details", r.trace_extra}}},
+           {"interrupted", r.interrupted},
+           {"runs", runs},
+           {"summary", summary}};
+  if (!r.testbeds.empty()) {
+    json& tb = doc["testbeds"] = json::array();
+    for (const auto& t : r.testbeds) tb.push_back({{"name", t.name}, {"host", t.host}});
+  }
+  return doc;
 }
 
 Results results_from_json(const json& j) {
@@ -250,6 +278,15 @@ Results results_from_json(const json& j) {
     r.trace_extra = t.value("details", json::object());
     r.interrupted = j.value("interrupted", false);
     for (const auto& run : j.at("runs")) r.runs.push_back(run_from_json(run));
+    if (auto it = j.find("testbeds"); it != j.end())
+      for (const auto& t : *it) r.testbeds.push_back({t.at("name").get<std::string>(), t.value("host", json::object())});
+    // With testbeds, every run names one of them; without, none does.
+    for (const auto& run : r.runs) {
+      bool known = std::any_of(r.testbeds.begin(), r.testbeds.end(), [&](const Testbed& t) { return t.name == run.testbed; });
+      if (r.testbeds.empty() ? !run.testbed.empty() : !known)
+        fail(Errc::kInvalidInput, "results: run {} {} #{} names testbed '{}', which is not in testbeds", run.backend,
+             run.workload, run.repeat + 1, run.testbed);
+    }
   } catch (const json::exception& e) {
     fail(Errc::kInvalidInput, "results: {}", e.what());
   }

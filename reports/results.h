@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -68,11 +69,18 @@ struct Run {
   int64_t cow_new_bytes = -1;
   // Ground truth of the same from FIEMAP: the container's files against what they inherited.
   int64_t truth_cow_extents = -1, truth_cow_bytes = -1, truth_new_bytes = -1;
+  // The system calls the container entered during its trace window, by name ("fsync" → 7):
+  // deterministic counters. Empty = not measured (tracing off, or not countable here).
+  std::map<std::string, int64_t> syscalls;
+  // The testbed (host) it was measured on, in a document merged from several hosts
+  // (Results::testbeds); empty in a single host's document.
+  std::string testbed;
 };
 
 // One (backend, workload) row: medians over its ok runs.
 struct SummaryRow {
   std::string backend, workload;
+  std::string testbed;  // a merged document's testbed (rows are per testbed); "" for one host
   int n = 0;
   int64_t median_wall_ns = -1;
   int64_t ci95_ns = -1;  // half-width of an approximate 95 % interval for the median
@@ -86,9 +94,18 @@ struct SummaryRow {
   int64_t median_truth_copyup_bytes = -1;
   int64_t median_cow_extents = -1, median_cow_bytes = -1, median_cow_new_bytes = -1;
   int64_t median_truth_cow_extents = -1, median_truth_cow_bytes = -1, median_truth_new_bytes = -1;
+  // Per syscall name, the median over the ok runs that counted them; empty when none did.
+  std::map<std::string, int64_t> median_syscalls;
 };
 
+// One row per (testbed, backend, workload), in the order the triples first appear in `runs`.
 std::vector<SummaryRow> summarize(const std::vector<Run>& runs);
+
+// One host of a document merged from several (`cowbench merge --allow-mixed-hosts`).
+struct Testbed {
+  std::string name;  // what runs[].testbed says
+  nlohmann::json host = nlohmann::json::object();  // that host's `host` object
+};
 
 struct Results {
   nlohmann::json host = nlohmann::json::object();    // kernel, cpus, memory, filesystems
@@ -98,6 +115,9 @@ struct Results {
   nlohmann::json trace_extra = nlohmann::json::object();
   std::vector<Run> runs;
   bool interrupted = false;
+  // Empty for one host. Merged from several: every host, each run naming its own; `host`
+  // above is then the first testbed's.
+  std::vector<Testbed> testbeds;
 };
 
 nlohmann::json to_json(const Run& r);

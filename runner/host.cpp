@@ -427,7 +427,9 @@ HostFacts host_facts() {
   if (uname(&u) == 0) {
     f.kernel = u.release;
     f.arch = u.machine;
+    f.hostname = u.nodename;
   }
+  f.boot_id = trim(read_or_empty("/proc/sys/kernel/random/boot_id"));
   // x86 says "model name"; arm64 and others say "Model", "Hardware" or "cpu model".
   std::istringstream in(read_or_empty("/proc/cpuinfo"));
   std::string line;
@@ -492,6 +494,8 @@ nlohmann::json describe_host(const std::string& workdir) {
                    {"memory_bytes", f.memory_bytes},
                    {"lockdown", f.lockdown},
                    {"cgroups", f.cgroup_layout},
+                   {"hostname", f.hostname},
+                   {"boot_id", f.boot_id},
                    {"filesystems", nlohmann::json::object()},
                    {"mount_options", nlohmann::json::object()}};
   record_filesystem(h, "workdir", workdir);

@@ -41,6 +41,8 @@ struct HostFacts {
   uint64_t memory_bytes = 0;
   std::string lockdown;       // none | integrity | confidentiality | unknown
   std::string cgroup_layout;  // CgroupSummary::detail of this host
+  std::string hostname;       // uname nodename (a pod's name in Kubernetes): for people, not identity
+  std::string boot_id;        // /proc/sys/kernel/random/boot_id: one per machine and boot, shared by its containers
 };
 // Never throws; unknown fields stay empty or 0.
 HostFacts host_facts();
