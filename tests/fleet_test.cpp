@@ -324,11 +324,25 @@ TEST_F(Fleet, MixedHostsBecomeTestbeds) {
   EXPECT_NE(md.find("testbed " + r.testbeds[0].name + ": Linux"), std::string::npos);
   EXPECT_NE(md.find("| overlayfs @ forged-host |"), std::string::npos) << md;
   EXPECT_NE(md.find("| copy @ " + r.testbeds[0].name + " |"), std::string::npos) << md;
+  EXPECT_NE(read_file(path_join(dir("mixed"), "report.html")).find("overlayfs @ forged-host"), std::string::npos);
   std::string csv = read_file(path_join(dir("mixed"), "results.csv"));
   EXPECT_EQ(csv.rfind("backend,workload,testbed,", 0), 0u) << csv.substr(0, 80);
   if (!schema_skip_reason()) {
     EXPECT_EQ(schema_errors(results("mixed")), "");
   }
+  // A merged document merges again: its testbeds keep their hosts, a third host joins them,
+  // and a host already in it is the same testbed (its rows then are duplicates).
+  std::string third = forged("shard1", "third-host", [](json& j) {
+    j["host"]["boot_id"] = "11111111-1111-1111-1111-111111111111";
+    j["host"]["hostname"] = "third";
+  });
+  m = run_cli(COWBENCH_BIN, fmt::format("merge {} {} --allow-mixed-hosts --out {}", results("mixed"), third, dir("remerged")));
+  ASSERT_EQ(m.code, 0) << m.out;
+  rep::Results again = rep::load_results(results("remerged"));
+  ASSERT_EQ(again.testbeds.size(), 3u);
+  EXPECT_EQ(again.testbeds[1].host.at("kernel"), "6.1.0-forged");
+  EXPECT_EQ(again.runs.size(), 12u + 2u);
+  expect_refused(results("mixed") + " " + results("shard1") + " --allow-mixed-hosts", {results("mixed"), results("shard1")});
 }
 
 TEST_F(Fleet, BadShardsAreUsageErrorsThatLeaveNothing) {
