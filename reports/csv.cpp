@@ -48,7 +48,7 @@ std::string render_csv(const Results& r) {
   }
   std::vector<std::string> header{"backend", "workload", "repeat", "cache", "status", "error", "exit_code"};
   for (const auto& m : run_metrics()) header.push_back(m.key);
-  header.insert(header.end(), {"digest", "stderr_tail"});
+  header.insert(header.end(), {"busy", "digest", "stderr_tail"});
   header.insert(header.end(), extra_cols.begin(), extra_cols.end());
   std::string out;
   line(out, header);
@@ -60,6 +60,8 @@ std::string render_csv(const Results& r) {
       int64_t v = m.get(run);
       cells.push_back(v < 0 ? "" : std::to_string(v));
     }
+    // true: taken while the host was busy (see results.h, busy_host); empty: not measured.
+    cells.push_back(run.host_load ? (run.host_load->busy ? "true" : "false") : "");
     cells.insert(cells.end(), {run.digest, run.stderr_tail});
     for (const auto& c : extra_cols) {
       auto it = extras[i].find(c);

@@ -37,6 +37,13 @@ const std::vector<Metric>& run_metrics() {
        false},
       {"ground_truth.cow_bytes", "CoW bytes (ground truth)", Unit::kBytes, [](const Run& r) { return r.truth_cow_bytes; }, true},
       {"ground_truth.new_bytes", "new data (ground truth)", Unit::kBytes, [](const Run& r) { return r.truth_new_bytes; }, true},
+      // Other work on the host during the run (a run's conditions, not its result: never compared).
+      {"host_load.window_ns", "host load window", Unit::kNs,
+       [](const Run& r) { return r.host_load ? r.host_load->window_ns : int64_t{-1}; }, false},
+      {"host_load.steal_ns", "steal time", Unit::kNs,
+       [](const Run& r) { return r.host_load ? r.host_load->steal_ns : int64_t{-1}; }, false},
+      {"host_load.outside_busy_ns", "outside CPU busy", Unit::kNs,
+       [](const Run& r) { return r.host_load ? r.host_load->outside_busy_ns : int64_t{-1}; }, false},
   };
   return metrics;
 }

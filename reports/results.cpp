@@ -36,7 +36,33 @@ Quantiles q_from(const json& j) {
   return q;
 }
 
+json host_load_json(const HostLoad& h) {
+  return {{"window_ns", h.window_ns},
+          {"cpus", h.cpus},
+          {"steal_ns", h.steal_ns},
+          {"outside_busy_ns", h.outside_busy_ns},
+          {"outside_cpus", std::round(h.outside_cpus() * 1000) / 1000},
+          {"resolution_ns", h.resolution_ns}};
+}
+HostLoad host_load_from(const json& j, const json& busy) {
+  HostLoad h;
+  h.window_ns = j.value("window_ns", int64_t{0});
+  h.cpus = j.value("cpus", 0);
+  h.steal_ns = j.value("steal_ns", int64_t{0});
+  h.outside_busy_ns = j.value("outside_busy_ns", int64_t{0});
+  h.resolution_ns = j.value("resolution_ns", int64_t{0});
+  h.busy = busy.is_boolean() ? busy.get<bool>() : busy_host(h);
+  return h;
+}
+
 }  // namespace
+
+bool busy_host(const HostLoad& h) {
+  double window = static_cast<double>(h.window_ns);
+  if (h.window_ns <= 0) return false;
+  return static_cast<double>(h.outside_busy_ns - h.resolution_ns) > kBusyOutsideCpus * window ||
+         static_cast<double>(h.steal_ns - h.resolution_ns) > kBusyStealShare * std::max(1, h.cpus) * window;
+}
 
 int64_t median_of(std::vector<int64_t> v) {
   v.erase(std::remove_if(v.begin(), v.end(), [](int64_t x) { return x < 0; }), v.end());
@@ -152,6 +178,8 @@ json to_json(const Run& r) {
   if (!r.error.empty()) j["error"] = r.error;
   if (r.exit_code != 0) j["exit_code"] = r.exit_code;
   if (!r.stderr_tail.empty()) j["stderr_tail"] = r.stderr_tail;
+  j["host_load"] = r.host_load ? host_load_json(*r.host_load) : json(nullptr);
+  j["busy"] = r.host_load ? json(r.host_load->busy) : json(nullptr);
   return j;
 }
 
@@ -193,6 +221,8 @@ Run run_from_json(const json& j) {
     r.truth_cow_bytes = get_opt(j["ground_truth"], "cow_bytes");
     r.truth_new_bytes = get_opt(j["ground_truth"], "new_bytes");
   }
+  if (auto it = j.find("host_load"); it != j.end() && it->is_object())
+    r.host_load = host_load_from(*it, j.value("busy", json()));
   r.digest = j.value("digest", "");
   r.extra = j.value("extra", json::object());
   if (r.extra.contains("trace") && r.extra["trace"].is_object())

@@ -1,6 +1,7 @@
 // The executor of kSnapshotter workloads (containerd-bench): snapshot operations on the host, a trace window per layer.
 #include "common/clock.h"
 #include "runner/executor.h"
+#include "runner/host_load.h"
 #include "runner/run_metrics.h"
 #include "runner/trace_window.h"
 #include "snapshotters/snapshot_keys.h"
@@ -42,15 +43,19 @@ class SnapshotterExecutor final : public ShapeExecutor {
     ctx_.before_measurement(repeat);
     wl::Outcome o;
     int64_t wall_ns = 0;
+    HostLoadWindow load;  // other work on the host while the runner applies the layers itself
     {
       if (cg) cg->enter_self();  // cg's destructor moves this process back and removes the group
+      load.start();
       int64_t t0 = monotonic_ns();
       o = p.w->run_on_snapshotter(*b.sn, b.image.top, p.plan, ctx_.containers, hooks);
       wall_ns = monotonic_ns() - t0;
+      load.end();
       window.reset();  // (open only if the workload failed inside a layer, which throws past this)
       if (cg) cg->close();
     }
     run.wall_ns = wall_ns - windows_ns;
+    run.host_load = load.figures(0);  // the work is cowbench's own: its CPU time is subtracted
     fill_outcome(o, run);
     if (cg) {
       fill_trace(tally.total(), run);

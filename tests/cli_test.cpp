@@ -88,6 +88,7 @@ TEST(Cli, GcOnEmptyWorkdir) {
 // run, reported; the second run reuses the imported layers.
 TEST(Cli, RunImportsARealImageAndReuses) {
   if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  auto host_lock = hold_host_lock();  // cowbench run borrows it
   TempDir w(scratch_root(), "cli-run");
   std::string common = fmt::format(
       "run --image synth:tiny@7 --backends overlayfs,copy --workloads db-random-write,startup --repeat 1 --no-warmup "
@@ -122,6 +123,7 @@ TEST(Cli, RunImportsARealImageAndReuses) {
 // nothing left mounted.
 TEST(Cli, SigintKeepsFinishedRuns) {
   if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  auto host_lock = hold_host_lock();  // cowbench run borrows it
   TempDir w(scratch_root(), "cli-int");
   std::string out = w.path() + "/out", results = out + "/results.json";
   pid_t pid = fork();

@@ -47,6 +47,7 @@ class Runner : public ::testing::Test {
  protected:
   void SetUp() override {
     if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+    host_lock_ = hold_host_lock();
     tmp_ = std::make_unique<TempDir>(scratch_root(), "runner");
     cfg_.workdir = path_join(tmp_->path(), "work");
     cfg_.out = path_join(tmp_->path(), "out");
@@ -79,6 +80,7 @@ class Runner : public ::testing::Test {
       EXPECT_TRUE(std::filesystem::is_empty(containers)) << "a run must remove its containers";
   }
 
+  std::unique_ptr<HostLock> host_lock_;  // the matrix measures: one measurement on this host at a time
   std::unique_ptr<TempDir> tmp_;
   RunConfig cfg_;
   RunHooks hooks_;

@@ -31,6 +31,7 @@ class TraceRunner : public ::testing::Test {
  protected:
   void SetUp() override {
     if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+    host_lock_ = hold_host_lock();
     tmp_ = std::make_unique<TempDir>(scratch_root(), "trace-runner");
     lower_ = path_join(tmp_->path(), "image");
     make_dirs(lower_);
@@ -83,6 +84,7 @@ class TraceRunner : public ::testing::Test {
     return st.st_size;
   }
 
+  std::unique_ptr<HostLock> host_lock_;  // the matrix measures: one measurement on this host at a time
   std::unique_ptr<TempDir> tmp_;
   std::string lower_;
 };

@@ -10,6 +10,8 @@
 #include "common/log.h"
 #include "ebpf/trace_modes.h"
 #include "runner/cli/command.h"
+#include "runner/host_lock.h"
+#include "runner/hygiene.h"
 #include "runner/run.h"
 #include "reports/reports.h"
 #include "runner/run_hooks.h"
@@ -77,7 +79,7 @@ void print_summary(const rep::Results& r, std::ostream& out) {
 }
 
 int run_command(RunConfig cfg, const std::string& backends, const std::string& workloads,
-                const std::vector<std::string>& backend_opts, const std::string& scale_out) {
+                const std::vector<std::string>& backend_opts, const std::string& scale_out, bool wait_for_host) {
   cfg.backends = split_list(backends);
   cfg.workloads = split_list(workloads);
   for (const auto& s : split_list(scale_out)) {
@@ -98,6 +100,16 @@ int run_command(RunConfig cfg, const std::string& backends, const std::string& w
   }
   // Workload names are checked before anything is mounted.
   for (const auto& w : cfg.workloads) wl::make_workload(w);
+  // So are backend names and --cpu, before waiting for the host lock that every measuring run
+  // holds (another run on this host would distort this one's figures, and this one theirs).
+  for (const auto& b : cfg.backends) snap::builtin_registry().get(b);
+  choose_container_cpu(cfg.cpu);
+  HostLockOptions lock_options;
+  lock_options.wait = wait_for_host;
+  lock_options.workdir = cfg.workdir;
+  HostLock host_lock(lock_options);
+  if (host_lock.waited_ns() > 0)
+    fmt::print(stderr, "cowbench: got the host lock after {}\n", human_ns(host_lock.waited_ns()));
 
   RunHooks hooks;
   hooks.import_image = make_image_importer(cfg);
@@ -143,6 +155,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
     int timeout_s = 300;
     double until_ci_pct = 0;
     bool json = false;
+    bool no_wait = false;
   };
   auto o = std::make_shared<Opts>();
   auto* run = app.add_subcommand("run", "run workloads in containers on every backend and measure them");
@@ -173,13 +186,16 @@ void add_run_commands(CLI::App& app, Commands& out) {
       ->capture_default_str();
   run->add_flag("--no-warmup", o->no_warmup, "skip the unrecorded warm-up round (each workload once per backend)");
   run->add_flag("--fresh", o->cfg.fresh, "ignore cached image layers and import again");
+  run->add_flag("--no-wait", o->no_wait,
+                "fail at once (exit 1, naming the holder) when another run holds the host lock, instead of waiting for "
+                "it; the lock file is /run/cowbench.lock ($COWBENCH_LOCK_FILE to change)");
   out.push_back({run, [o] {
                    RunConfig cfg = o->cfg;
                    cfg.version = COWBENCH_VERSION;
                    cfg.warmup = !o->no_warmup;
                    cfg.until_ci = o->until_ci_pct / 100;
                    cfg.timeout = std::chrono::seconds(o->timeout_s);
-                   return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->scale_out);
+                   return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->scale_out, !o->no_wait);
                  }});
 
   // `list` was made by add_host_commands; add `workloads` to it.
