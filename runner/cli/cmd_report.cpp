@@ -1,4 +1,4 @@
-// CLI commands over results files: `report` (Markdown, CSV, HTML) and `compare` (the CI regression gate).
+// CLI commands over results files: `report` (Markdown, CSV, HTML, Bencher Metric Format) and `compare` (the CI regression gate).
 #include <fmt/format.h>
 
 #include <iostream>
@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "reports/bmf.h"
 #include "reports/compare.h"
 #include "reports/csv.h"
 #include "reports/gbench.h"
@@ -33,6 +34,9 @@ int run_report(const std::string& input, const std::string& format, const std::s
   for (const auto& g : gbench) micro.push_back(rep::load_gbench(g));
   if (format == "md") {
     emit(rep::render_markdown(r, micro), out);
+  } else if (format == "bmf") {
+    if (!micro.empty()) fail(Errc::kUsage, "--gbench goes into md or html reports, not bmf");
+    emit(rep::render_bmf(r), out);
   } else if (format == "csv") {
     if (!micro.empty()) fail(Errc::kUsage, "--gbench goes into md or html reports, not csv");
     emit(rep::render_csv(r), out);
@@ -71,10 +75,10 @@ void add_report_commands(CLI::App& app, Commands& out) {
   };
   auto o = std::make_shared<Opts>();
 
-  auto* report = app.add_subcommand("report", "turn a results.json into a Markdown, CSV or HTML report");
+  auto* report = app.add_subcommand("report", "turn a results.json into a Markdown, CSV or HTML report, or Bencher Metric Format JSON (bmf)");
   report->add_option("RESULTS", o->input, "results.json written by `cowbench run`")->required();
-  report->add_option("--format", o->format, "md | csv | html")
-      ->check(CLI::IsMember({"md", "csv", "html"}))
+  report->add_option("--format", o->format, "md | csv | html | bmf (Bencher Metric Format JSON, see docs/ci.md)")
+      ->check(CLI::IsMember({"md", "csv", "html", "bmf"}))
       ->capture_default_str();
   report->add_option("--out", o->out, "write to this file instead of standard output");
   report->add_option("--gbench", o->gbench, "Google Benchmark JSON output (--benchmark_out_format=json) to fold in; repeatable")
