@@ -13,6 +13,7 @@
 #include "runner/hygiene.h"
 #include "runner/run.h"
 #include "snapshotters/registry.h"
+#include "tests/report_checks.h"
 #include "tests/test_util.h"
 
 namespace cowbench::test {
@@ -250,6 +251,9 @@ TEST_F(HostLoadRun, EveryRunRecordsItAndAHogOutsideMakesThemBusy) {
   ASSERT_EQ(saved.runs.size(), 2u);
   for (const auto& run : saved.runs) EXPECT_TRUE(run.host_load && run.host_load->busy);
   EXPECT_NE(rep::render_markdown(saved).find("2 of 2 runs were taken while the host was busy"), std::string::npos);
+  if (!schema_skip_reason()) {
+    EXPECT_EQ(schema_errors(path_join(cfg_.out, "results.json")), "");
+  }
 }
 
 }  // namespace
