@@ -279,16 +279,15 @@ std::vector<std::string> scale_findings(const std::string& family, const Grouped
   return out;
 }
 
-// "fuse-overlayfs copied up 125 files in pkg-install, 75 more than its writable layer keeps."
-// The tracer sees copies that do not stay (fuse-overlayfs copies a lower file up before it
-// deletes it); the ground truth only sees what is left.
+// "fuse-overlayfs copied up 75 files in pkg-install only to delete them ..." (fuse-overlayfs
+// copies a lower file up before it deletes it): copies that cost but do not stay.
 std::optional<std::string> transient_copyup_finding(const std::string& w, const std::string& b, const Grouped& g) {
   const SummaryRow* s = g.row(b, w);
-  if (!s || s->median_copyup_events < 0 || s->median_truth_copyups < 0) return std::nullopt;
-  if (s->median_copyup_events <= s->median_truth_copyups) return std::nullopt;
-  return fmt::format("{} copied up {} files in {}, {} more than its writable layer keeps: copies made and dropped "
-                     "again (a delete that copies the file up first, for one).",
-                     b, s->median_copyup_events, w, s->median_copyup_events - s->median_truth_copyups);
+  if (!s || s->median_truth_copyups_dropped <= 0) return std::nullopt;
+  return fmt::format("{} copied up {} files in {} only to delete them: it copies a lower file into the writable "
+                     "layer before it hides it ({} of {} copy-ups stay).",
+                     b, s->median_truth_copyups_dropped, w, s->median_truth_copyups - s->median_truth_copyups_dropped,
+                     s->median_truth_copyups);
 }
 
 std::vector<std::string> findings(const Results& r, const Grouped& g) {

@@ -139,6 +139,7 @@ std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
     s.median_cpu_sys_ns = median_of(col(&Run::cpu_sys_ns));
     s.median_truth_copyups = median_of(col(&Run::truth_copyups));
     s.median_truth_copyup_bytes = median_of(col(&Run::truth_copyup_bytes));
+    s.median_truth_copyups_dropped = median_of(col(&Run::truth_copyups_dropped));
     s.median_cow_extents = median_of(col(&Run::cow_extents));
     s.median_cow_bytes = median_of(col(&Run::cow_bytes));
     s.median_cow_new_bytes = median_of(col(&Run::cow_new_bytes));
@@ -170,6 +171,7 @@ json to_json(const Run& r) {
          {"ground_truth", {{"copyups", opt(r.truth_copyups)},
                            {"copyup_bytes", opt(r.truth_copyup_bytes)},
                            {"copyup_metadata_only", opt(r.truth_copyup_metadata_only)},
+                           {"copyups_dropped", opt(r.truth_copyups_dropped)},
                            {"cow_extents", opt(r.truth_cow_extents)},
                            {"cow_bytes", opt(r.truth_cow_bytes)},
                            {"new_bytes", opt(r.truth_new_bytes)}}},
@@ -217,6 +219,8 @@ Run run_from_json(const json& j) {
     r.truth_copyup_bytes = get_opt(j["ground_truth"], "copyup_bytes");
     if (j["ground_truth"].contains("copyup_metadata_only"))
       r.truth_copyup_metadata_only = get_opt(j["ground_truth"], "copyup_metadata_only");
+    if (j["ground_truth"].contains("copyups_dropped"))
+      r.truth_copyups_dropped = get_opt(j["ground_truth"], "copyups_dropped");
     r.truth_cow_extents = get_opt(j["ground_truth"], "cow_extents");
     r.truth_cow_bytes = get_opt(j["ground_truth"], "cow_bytes");
     r.truth_new_bytes = get_opt(j["ground_truth"], "new_bytes");

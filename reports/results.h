@@ -85,6 +85,9 @@ struct Run {
   // Of the copy-ups (traced / ground truth): files copied up metadata-only (overlay metacopy=on),
   // whose data was not copied; -1: not measured.
   int64_t copyup_metadata_only = -1, truth_copyup_metadata_only = -1;
+  // Of the ground-truth copy-ups, lower files copied up and then deleted (fuse-overlayfs copies a
+  // file up to delete it): gone from the writable layer; -1: not measured.
+  int64_t truth_copyups_dropped = -1;
   int64_t lost_events = -1;    // ring-buffer records the tracer lost in this run (-1: not traced);
                                // written as extra.trace.lost_events with the tracer's other figures
   nlohmann::json extra = nlohmann::json::object();  // workload-specific figures
@@ -113,6 +116,7 @@ struct SummaryRow {
   int64_t median_cpu_user_ns = -1, median_cpu_sys_ns = -1;
   int64_t median_truth_copyups = -1;
   int64_t median_truth_copyup_bytes = -1;
+  int64_t median_truth_copyups_dropped = -1;  // not written to results.json's summary
   int64_t median_cow_extents = -1, median_cow_bytes = -1, median_cow_new_bytes = -1;
   int64_t median_truth_cow_extents = -1, median_truth_cow_bytes = -1, median_truth_new_bytes = -1;
 };

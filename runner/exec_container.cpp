@@ -67,7 +67,7 @@ class ContainerExecutor final : public ShapeExecutor {
       fill_outcome(wl::outcome_from_json(r.result), run);
     }
     if (ctx_.tracer) fill_trace(traced, run);
-    apply_measure(measure_snapshot(*b.sn, b.granularity(), c.key(), c.mounts(), &ctx_.lower_files,
+    apply_measure(measure_snapshot(*b.sn, b.spec->caps, c.key(), c.mounts(), &ctx_.lower_files,
                                    inherited ? &*inherited : nullptr),
                   run);
     explain_dead_fuse_daemon(c.mounts(), b.name, run);

@@ -86,7 +86,7 @@ class ScaleOutExecutor final : public ShapeExecutor {
       cpu_known = cpu_known && cs.user_ns >= 0 && cs.sys_ns >= 0;
       cpu_u += std::max<int64_t>(0, cs.user_ns);
       cpu_s += std::max<int64_t>(0, cs.sys_ns);
-      SnapshotMeasure m = measure_snapshot(*b.sn, b.granularity(), containers[i].key(), containers[i].mounts(), nullptr);
+      SnapshotMeasure m = measure_snapshot(*b.sn, b.spec->caps, containers[i].key(), containers[i].mounts(), nullptr);
       disk += std::max<int64_t>(0, m.upper_bytes);
     }
     groups.clear();

@@ -67,15 +67,18 @@ class SnapshotterExecutor final : public ShapeExecutor {
 
  private:
   // Ground truth from what the workload says it did — a file-granular backend copies up each
-  // lower file a layer writes, once per layer; an extent-granular one copies nothing up but
+  // lower file a layer writes, once per layer (and each it removes, if it copies up to delete); an extent-granular one copies nothing up but
   // rewrites the one inherited block each update writes (a few bytes inside the file, one 4 KiB
   // block of the scratch XFS and btrfs), once per layer; a full copy does neither — then the disk
   // figures of its top layer, and its layers go.
   void record_layers(Backend& b, const wl::LayerWork& work, rep::Run& run) {
     constexpr int64_t kBlock = 4096;
     if (b.granularity() == snap::Granularity::kFile) {
-      run.truth_copyups = work.lower_files_updated;
-      run.truth_copyup_bytes = work.lower_files_updated * work.file_size;
+      // A backend that copies a file up to delete it copies each removed lower file too.
+      const int64_t dropped = b.spec->caps.copies_up_before_delete ? work.lower_files_removed : 0;
+      run.truth_copyups = work.lower_files_updated + dropped;
+      run.truth_copyup_bytes = run.truth_copyups * work.file_size;
+      run.truth_copyups_dropped = dropped;
       run.truth_cow_extents = run.truth_cow_bytes = run.truth_new_bytes = 0;
     } else if (b.granularity() == snap::Granularity::kExtent) {
       run.truth_copyups = run.truth_copyup_bytes = 0;
@@ -87,7 +90,7 @@ class SnapshotterExecutor final : public ShapeExecutor {
       run.truth_cow_extents = run.truth_cow_bytes = run.truth_new_bytes = 0;
     }
     if (!work.layers.empty()) {
-      SnapshotMeasure m = measure_snapshot(*b.sn, b.granularity(), work.layers.back(), {}, nullptr);
+      SnapshotMeasure m = measure_snapshot(*b.sn, b.spec->caps, work.layers.back(), {}, nullptr);
       run.upper_bytes = m.upper_bytes;
       run.shared_bytes = m.shared_bytes;
     }

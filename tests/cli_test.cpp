@@ -39,7 +39,7 @@ TEST(Cli, HelpOnEverySubcommand) {
 }
 
 TEST(Cli, BadUsageExitsTwoWithOneLine) {
-  for (const char* args : {"", "frobnicate", "list", "list backends --bogus", "gc --workdir", "doctor extra", "run --cpu foo"}) {
+  for (const char* args : {"", "frobnicate", "list", "list backends --bogus", "gc --workdir", "doctor extra", "run --cpu foo", "run --budget soon", "run --budget 0", "run --ci --ci-target 200", "compare --gate some a b"}) {
     Result r = run(args);
     EXPECT_EQ(r.code, 2) << "'" << args << "': " << r.out;
     EXPECT_EQ(lines(r.out), 1) << "'" << args << "' must give a one-line message, got:\n" << r.out;

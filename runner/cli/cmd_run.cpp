@@ -20,6 +20,20 @@
 namespace cowbench {
 namespace {
 
+// "600", "90s", "10m", "1h" → seconds; anything else is a usage error naming it.
+std::chrono::seconds parse_budget(const std::string& text) {
+  size_t used = 0;
+  long long n = -1;
+  try {
+    n = std::stoll(text, &used);
+  } catch (const std::exception&) {
+  }
+  std::string unit = n >= 0 ? text.substr(used) : "";
+  long long scale = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+  if (n <= 0 || scale == 0) fail(Errc::kUsage, "--budget takes a positive time such as 600, 90s, 10m or 1h, not '{}'", text);
+  return std::chrono::seconds(n * scale);
+}
+
 std::atomic<bool> g_stop{false};
 
 extern "C" void on_signal(int) { g_stop.store(true); }
@@ -154,6 +168,9 @@ void add_run_commands(CLI::App& app, Commands& out) {
     bool no_warmup = false;
     int timeout_s = 300;
     double until_ci_pct = 0;
+    bool ci = false;
+    double ci_target_pct = 10;
+    std::string budget;
     bool json = false;
     bool no_wait = false;
   };
@@ -177,9 +194,17 @@ void add_run_commands(CLI::App& app, Commands& out) {
                   "after --repeat rounds, more rounds of a workload while the 95 % interval of one of its medians "
                   "is wider than PCT % of it (up to --max-repeat)")
       ->check(CLI::Range(0.0, 99.0));
-  run->add_option("--max-repeat", o->cfg.max_repeat, "most repeats per workload with --until-ci")
+  auto* max_repeat = run->add_option("--max-repeat", o->cfg.max_repeat, "most repeats per workload with --until-ci (--ci: 50)")
+                         ->capture_default_str()
+                         ->check(CLI::Range(1, 1000));
+  run->add_flag("--ci", o->ci,
+                "the CI profile: repeats from the host noise measured at the start, then more rounds until every "
+                "wall-time row could detect a change of --ci-target (as `compare` would), within --budget; says when "
+                "the host is too noisy for it");
+  run->add_option("--ci-target", o->ci_target_pct, "with --ci: the change, in percent, every wall-time row must be able to detect")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000));
+      ->check(CLI::Range(0.1, 99.0));
+  run->add_option("--budget", o->budget, "no round starts that would end past this time from the start: 600, 90s, 10m, 1h");
   run->add_option("--cpu", o->cfg.cpu,
                   "pin the containers' workloads to one CPU (best one kept free, e.g. isolcpus=); cowbench and "
                   "its daemons keep off it: none, last, or a CPU number")
@@ -189,11 +214,16 @@ void add_run_commands(CLI::App& app, Commands& out) {
   run->add_flag("--no-wait", o->no_wait,
                 "fail at once (exit 1, naming the holder) when another run holds the host lock, instead of waiting for "
                 "it; the lock file is /run/cowbench.lock ($COWBENCH_LOCK_FILE to change)");
-  out.push_back({run, [o] {
+  out.push_back({run, [o, max_repeat] {
                    RunConfig cfg = o->cfg;
                    cfg.version = COWBENCH_VERSION;
                    cfg.warmup = !o->no_warmup;
                    cfg.until_ci = o->until_ci_pct / 100;
+                   if (o->ci) {
+                     cfg.ci_target = o->ci_target_pct / 100;
+                     if (max_repeat->count() == 0) cfg.max_repeat = 50;
+                   }
+                   if (!o->budget.empty()) cfg.budget = parse_budget(o->budget);
                    cfg.timeout = std::chrono::seconds(o->timeout_s);
                    return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->scale_out, !o->no_wait);
                  }});
