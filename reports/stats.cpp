@@ -139,9 +139,15 @@ double excess_variance(const std::vector<double>& d, const std::vector<double>& 
   size_t n = std::min(d.size(), se2.size());
   if (n < 3) return 0;
   constexpr double kChi2MedianDf1 = 0.45493642311957;
+  // Around the rows' common shift: a shift of every row together is a change, not noise.
+  std::vector<double> sorted(d.begin(), d.begin() + static_cast<long>(n));
+  std::sort(sorted.begin(), sorted.end());
+  double center = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  std::vector<double> dev;
+  for (size_t i = 0; i < n; ++i) dev.push_back(d[i] - center);
   auto median_ratio = [&](double v) {
     std::vector<double> r;
-    for (size_t i = 0; i < n; ++i) r.push_back(d[i] * d[i] / std::max(se2[i] + v, 1e-300));
+    for (size_t i = 0; i < n; ++i) r.push_back(dev[i] * dev[i] / std::max(se2[i] + v, 1e-300));
     std::nth_element(r.begin(), r.begin() + static_cast<long>(n / 2), r.end());
     double hi = r[n / 2];
     if (n % 2) return hi;
@@ -150,7 +156,7 @@ double excess_variance(const std::vector<double>& d, const std::vector<double>& 
   if (median_ratio(0) <= kChi2MedianDf1) return 0;
   // The median ratio falls as v grows: bisection between 0 and a v that is surely enough.
   double lo = 0, hi = 1;
-  for (size_t i = 0; i < n; ++i) hi = std::max(hi, d[i] * d[i] / kChi2MedianDf1);
+  for (size_t i = 0; i < n; ++i) hi = std::max(hi, dev[i] * dev[i] / kChi2MedianDf1);
   for (int i = 0; i < 200; ++i) {
     double mid = (lo + hi) / 2;
     (median_ratio(mid) > kChi2MedianDf1 ? lo : hi) = mid;

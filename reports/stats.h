@@ -21,9 +21,11 @@ std::vector<double> benjamini_hochberg(const std::vector<double>& p);
 
 // Variance between two runs that the repeats do not show (host drift from one run to the
 // next), from many rows of which most did not change: the v >= 0 for which the median of
-// d_i² / (se_i² + v) is that of a χ² with 1 df (0.4549) — genomic control (Devlin & Roeder,
-// 1999) made additive, so that a row's own noise and the drift between runs add up instead of
-// every row being widened by one factor. 0 when the rows already fit their own errors, or with
+// (d_i - m)² / (se_i² + v) is that of a χ² with 1 df (0.4549), m the median of the d_i —
+// genomic control (Devlin & Roeder, 1999) made additive, so that a row's own noise and the
+// drift between runs add up instead of every row being widened by one factor, and taken
+// around the rows' common shift, so that every row moving together (a regression of
+// everything) is not mistaken for noise. 0 when the rows already fit their own errors, or with
 // fewer than 3 rows.
 double excess_variance(const std::vector<double>& d, const std::vector<double>& se2);
 

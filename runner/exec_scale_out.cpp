@@ -44,20 +44,25 @@ class ScaleOutExecutor final : public ShapeExecutor {
     std::vector<SandboxResult> results(static_cast<size_t>(n));
     const wl::Workload& w = *p.w;
     const nlohmann::json& plan = p.plan;
+    // Started one after another from this thread (see start_sandbox), then collected together.
+    std::vector<StartedSandbox> started;
     std::vector<std::thread> threads;
     HostLoadWindow load;  // other work on the host while the N containers live
     load.start();
     int64_t t1 = monotonic_ns();
     for (size_t i = 0; i < containers.size(); ++i) {
+      SandboxOptions so;
+      so.mounts = containers[i].mounts();
+      so.rootfs = containers[i].rootfs();
+      so.timeout = ctx_.cfg.timeout;
+      so.cgroup = groups[i].get();
+      so.cancel = &ctx_.stop;
+      started.push_back(start_sandbox(so, [&] { return wl::to_json(w.run(plan)); }));
+    }
+    for (size_t i = 0; i < started.size(); ++i) {
       threads.emplace_back([&, i] {
-        SandboxOptions so;
-        so.mounts = containers[i].mounts();
-        so.rootfs = containers[i].rootfs();
-        so.timeout = ctx_.cfg.timeout;
-        so.cgroup = groups[i].get();
-        so.cancel = &ctx_.stop;
         try {
-          results[i] = run_in_sandbox(so, [&] { return wl::to_json(w.run(plan)); });
+          results[i] = started[i].wait();
         } catch (const std::exception& e) {
           results[i].error = e.what();
         }
