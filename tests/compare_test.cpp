@@ -262,6 +262,25 @@ TEST_F(CompareCli, RegressionExitsOneWithAMarkdownTable) {
   EXPECT_EQ(run_cowbench({"compare", base, now, "--threshold", "25"}).code, 0);
 }
 
+// In GitHub Actions: the Markdown goes into the job summary and each regression becomes an
+// error annotation; a pass writes the summary and no annotation.
+TEST_F(CompareCli, GithubStepSummaryAndAnnotations) {
+  std::string base = save(crafted({100, 101.3, 99.2}), "base.json"), now = save(crafted({120, 121.6, 119}), "new.json");
+  std::string summary = path_join(dir_.path(), "step-summary.md");
+  setenv("GITHUB_STEP_SUMMARY", summary.c_str(), 1);
+  Output o = run_cowbench({"compare", base, now});
+  Output pass = run_cowbench({"compare", base, base});
+  unsetenv("GITHUB_STEP_SUMMARY");
+  EXPECT_EQ(o.code, 1) << o.out;
+  EXPECT_NE(o.out.find("::error title=cowbench regression%3A overlayfs startup::wall time: +20"), std::string::npos) << o.out;
+  EXPECT_EQ(pass.code, 0) << pass.out;
+  EXPECT_EQ(pass.out.find("::error"), std::string::npos) << pass.out;
+  std::string written = read_file(summary);
+  EXPECT_EQ(std::count(written.begin(), written.end(), '#') >= 4, true) << written;
+  EXPECT_NE(written.find("**1 regression**"), std::string::npos) << written;
+  EXPECT_NE(written.find("**no regression**"), std::string::npos) << "the two steps add up:\n" << written;
+}
+
 TEST_F(CompareCli, NoiseExitsZero) {
   std::string base = save(crafted(kBase5), "base.json");
   std::string now = save(crafted({100.4, 99.6, 101.1, 100.2, 99.5}), "new.json");

@@ -1,13 +1,16 @@
 // CLI command `compare`: the CI regression gate between two results files (exit 1 on a regression).
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 
 #include "common/error.h"
 #include "common/fs.h"
 #include "reports/compare.h"
+#include "reports/github.h"
 #include "reports/reports.h"
+#include "reports/units.h"
 #include "runner/cli/command.h"
 
 namespace cowbench {
@@ -36,6 +39,20 @@ int run_compare(const CompareArgs& a) {
                                         : rep::comparison_markdown(c, a.base, a.now) + "\n";
   std::cout << text;
   if (!a.out.empty()) write_file_atomic(a.out, text, 0644, false);
+  // In GitHub Actions (or wherever $GITHUB_STEP_SUMMARY is set): the Markdown into the job
+  // summary, an error annotation per regression that fails the gate.
+  if (rep::github::in_github_actions() || std::getenv(rep::github::kStepSummaryEnv)) {
+    rep::github::append_step_summary(a.format == "json" ? rep::comparison_markdown(c, a.base, a.now) : text);
+    for (const auto& r : c.rows) {
+      if (!r.gates || r.verdict != rep::Verdict::kRegression) continue;
+      rep::github::Annotation an;
+      an.title = fmt::format("cowbench regression: {} {}", r.backend, r.workload == "*" ? "all workloads" : r.workload);
+      an.message = fmt::format("{}: {} ({} vs {})", r.metric->label, rep::format_change(r.change), a.now, a.base);
+      // Workflow commands go to stdout; with --format json stdout stays JSON, and the runner
+      // reads them from stderr too.
+      (a.format == "json" ? std::cerr : std::cout) << rep::github::format_annotation(an) << "\n";
+    }
+  }
   return c.regressed() ? 1 : 0;
 }
 
