@@ -199,6 +199,15 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
   }
   for (const auto& key : n_order)
     if (!b_runs.count(key)) c.only_new.push_back(pair_name(key));
+  auto tally = [](const ByPair& by, int& runs, int& busy) {
+    for (const auto& [key, rs] : by)
+      for (const Run* r : rs) {
+        ++runs;
+        busy += r->host_load && r->host_load->busy;
+      }
+  };
+  tally(b_runs, c.runs_base, c.busy_base);
+  tally(n_runs, c.runs_new, c.busy_new);
   if (c.rows.empty()) {
     auto names = [](const Pairs& p) {
       std::vector<std::string> v;
@@ -332,6 +341,10 @@ std::string comparison_markdown(const Comparison& c, const std::string& base_nam
       notes.push_back(fmt::format("the wall-time rows differ more than their repeats explain: drift between the two runs of "
                                   "about {} per row, added to every row's error.",
                                   format_value(Unit::kFraction, std::expm1(std::sqrt(v)))));
+  if (c.busy_base + c.busy_new > 0)
+    notes.push_back(fmt::format("{} of {} base runs and {} of {} new runs were taken while the host was busy (other work on "
+                                "its CPUs, or steal): their spread widens the rows' errors, so the gate sees less.",
+                                c.busy_base, c.runs_base, c.busy_new, c.runs_new));
   if (!c.only_base.empty()) notes.push_back(fmt::format("only in base (not compared): {}.", fmt::join(c.only_base, ", ")));
   if (!c.only_new.empty()) notes.push_back(fmt::format("only in new (not compared): {}.", fmt::join(c.only_new, ", ")));
   for (const auto& n : notes) out += "- " + n + "\n";
@@ -376,6 +389,7 @@ nlohmann::json comparison_json(const Comparison& c, const std::string& base_name
           {"improvements", c.count(Verdict::kImprovement)},
           {"tested_wall", c.tested_wall},
           {"tested_other", c.tested_other},
+          {"busy_runs", {{"base", c.busy_base}, {"new", c.busy_new}}},
           {"between_runs_variance", between},
           {"prior", prior},
           {"only_base", c.only_base},

@@ -71,6 +71,8 @@ struct Comparison {
   std::map<std::string, double> between_runs;
   std::map<std::string, VariancePrior> prior;   // metric key → the variance prior fitted to its rows
   int tested_wall = 0, tested_other = 0;        // rows in the two Benjamini–Hochberg families
+  // Ok runs of each side, and of those the runs taken while the host was busy (host_load).
+  int runs_base = 0, runs_new = 0, busy_base = 0, busy_new = 0;
   int count(Verdict v) const;
   bool regressed() const;  // a row that gates is a regression
 };
