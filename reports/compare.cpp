@@ -1,96 +1,19 @@
-// `cowbench compare`: Mann–Whitney U tests over the repeats and a threshold (see compare.h).
+// `cowbench compare`: exact counters, moderated t-tests with the drift between runs and Benjamini–Hochberg (see compare.h).
 #include "reports/compare.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "common/error.h"
 #include "reports/markdown.h"
+#include "reports/stats.h"
 #include "reports/units.h"
 
 namespace cowbench::rep {
 namespace {
-
-// Twice the midrank of every value of a then b in the pooled sample (integers: tied values
-// at sorted positions i..j, 1-based, all get i + j).
-std::vector<int> doubled_midranks(const std::vector<double>& pooled) {
-  std::vector<size_t> idx(pooled.size());
-  for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-  std::sort(idx.begin(), idx.end(), [&](size_t x, size_t y) { return pooled[x] < pooled[y]; });
-  std::vector<int> r(pooled.size());
-  for (size_t i = 0; i < idx.size();) {
-    size_t j = i;
-    while (j + 1 < idx.size() && pooled[idx[j + 1]] == pooled[idx[i]]) ++j;
-    for (size_t k = i; k <= j; ++k) r[idx[k]] = static_cast<int>(i + 1 + j + 1);
-    i = j + 1;
-  }
-  return r;
-}
-
-// P(|T - E T| >= |t - E T|) where T is the doubled rank sum of n1 values drawn without
-// replacement from `ranks`: the exact two-sided permutation p-value.
-double exact_p(const std::vector<int>& ranks, int n1, int t) {
-  int total = 0;
-  for (int r : ranks) total += r;
-  // ways[k][s]: subsets of k ranks summing to s.
-  std::vector<std::vector<double>> ways(static_cast<size_t>(n1) + 1, std::vector<double>(static_cast<size_t>(total) + 1, 0));
-  ways[0][0] = 1;
-  for (int r : ranks)
-    for (int k = n1; k >= 1; --k)
-      for (int s = total; s >= r; --s) ways[k][s] += ways[k - 1][s - r];
-  double all = 0, extreme = 0;
-  double mean = static_cast<double>(n1) * total / static_cast<double>(ranks.size());
-  double obs = std::fabs(t - mean);
-  for (int s = 0; s <= total; ++s) {
-    double w = ways[n1][s];
-    all += w;
-    if (std::fabs(s - mean) >= obs - 1e-9) extreme += w;
-  }
-  return all > 0 ? std::min(1.0, extreme / all) : 1.0;
-}
-
-// The verdict of a row from its significance and size; every metric is lower-is-better.
-Verdict decide(bool significant, bool over, double change) {
-  if (!over) return Verdict::kWithin;
-  if (!significant) return Verdict::kNotSignificant;
-  return change > 0 ? Verdict::kRegression : Verdict::kImprovement;
-}
-
-bool constant(const std::vector<double>& v) { return std::all_of(v.begin(), v.end(), [&](double x) { return x == v.front(); }); }
-
-CompareRow compare_row(const std::vector<const Run*>& base, const std::vector<const Run*>& now, const Metric& m,
-                       const CompareOptions& o) {
-  CompareRow row;
-  row.backend = base.front()->backend;
-  row.workload = base.front()->workload;
-  row.metric = &m;
-  row.base = measured(base, m);
-  row.now = measured(now, m);
-  row.base_median = median(row.base);
-  row.new_median = median(row.now);
-  double diff = row.new_median - row.base_median;
-  row.change = row.base_median != 0 ? diff / std::fabs(row.base_median) : diff == 0 ? 0 : diff > 0 ? INFINITY : -INFINITY;
-  bool over = std::fabs(row.change) > o.threshold;
-  int n1 = static_cast<int>(row.base.size()), n2 = static_cast<int>(row.now.size());
-  if (n1 < 2 || n2 < 2) {
-    row.method = "n<2";
-    row.verdict = over ? Verdict::kTooFewRepeats : Verdict::kWithin;
-  } else if (constant(row.base) && constant(row.now)) {
-    row.method = "constant";
-    row.verdict = decide(row.base_median != row.new_median, over, row.change);
-  } else {
-    UTest t = mann_whitney_u(row.base, row.now);
-    row.method = t.exact ? "U exact" : "U normal";
-    row.p = t.p;
-    if (min_p_value(n1, n2) > o.alpha)
-      row.verdict = over ? Verdict::kTooFewRepeats : Verdict::kWithin;
-    else
-      row.verdict = decide(t.p < o.alpha, over, row.change);
-  }
-  return row;
-}
 
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 using ByPair = std::map<std::pair<std::string, std::string>, std::vector<const Run*>>;
@@ -109,74 +32,124 @@ Pairs ok_pairs(const Results& r, ByPair& by) {
 
 std::string pair_name(const std::pair<std::string, std::string>& p) { return p.second + " on " + p.first; }
 
-std::string p_cell(const CompareRow& r) { return std::isnan(r.p) ? "—" : fmt::format("{:.3f}", r.p); }
+bool constant(const std::vector<double>& v) { return std::all_of(v.begin(), v.end(), [&](double x) { return x == v.front(); }); }
 
-// The smallest equal number of repeats per side whose U test can reach alpha.
-int repeats_needed(double alpha) {
-  int n = 2;
-  while (n < 50 && min_p_value(n, n) > alpha) ++n;
-  return n;
+// log(resolution + value): the scale a row is tested on.
+std::vector<double> log_of(const std::vector<double>& v, double resolution) {
+  std::vector<double> out;
+  for (double x : v) out.push_back(std::log(resolution + x));
+  return out;
+}
+
+// z of a t statistic: the normal quantile of its CDF, so that rows with different degrees of
+// freedom can be put side by side (Stouffer), kept finite in the far tails.
+double z_of(double t, double df) {
+  double c = student_t_cdf(t, df);
+  if (c <= 1e-300) return -37;
+  if (c >= 1 - 1e-16) return std::clamp(t, 8.2, 37.0);  // beyond double precision: t itself, roughly
+  return normal_quantile(c);
+}
+
+Verdict decide(bool significant, bool over, double change) {
+  if (!over) return Verdict::kWithin;
+  if (!significant) return Verdict::kNotSignificant;
+  return change > 0 ? Verdict::kRegression : Verdict::kImprovement;
+}
+
+// A tested row on its way: its test on the log scale (se with the drift between runs), its z.
+struct Pending {
+  size_t row = 0;
+  RowTest test;
+  double z = 0;
+};
+
+// Fills the tested rows of one metric: moderated variances from the metric's shared spread
+// (`prior`, fitted here), the variance between the two runs that the repeats do not show (added
+// to every row's error), z and p. Returns that variance (of a difference of log means).
+double test_metric(std::vector<CompareRow>& rows, std::vector<Pending>& pend, VariancePrior& prior) {
+  const double res = pend.empty() ? 1 : rows[pend.front().row].metric->resolution;
+  // The shared spread: a prior fitted to the rows' own variances (limma's empirical Bayes).
+  std::vector<double> vars, dfs;
+  for (const Pending& p : pend) {
+    MeanVar a = mean_var(log_of(rows[p.row].base, res)), b = mean_var(log_of(rows[p.row].now, res));
+    double df = std::max(0, a.n - 1) + std::max(0, b.n - 1);
+    if (df <= 0) continue;
+    vars.push_back((std::max(0, a.n - 1) * a.var + std::max(0, b.n - 1) * b.var) / df);
+    dfs.push_back(df);
+  }
+  prior = fit_variance_prior(vars, dfs);
+  std::vector<double> diffs, se2;
+  for (Pending& p : pend) {
+    MeanVar a = mean_var(log_of(rows[p.row].base, res)), b = mean_var(log_of(rows[p.row].now, res));
+    p.test = moderated_t(a, b, prior.var, prior.df);
+    CompareRow& r = rows[p.row];
+    r.change = std::expm1(p.test.diff);
+    if (p.test.se <= 0) {
+      r.verdict = Verdict::kUntestable;
+      continue;
+    }
+    diffs.push_back(p.test.diff);
+    se2.push_back(p.test.se * p.test.se);
+  }
+  double between = excess_variance(diffs, se2);
+  for (Pending& p : pend) {
+    if (p.test.se <= 0) continue;
+    p.test.se = std::sqrt(p.test.se * p.test.se + between);
+    p.test.t = p.test.diff / p.test.se;
+    p.z = z_of(p.test.t, p.test.df);
+    rows[p.row].p = 2 * normal_cdf(-std::fabs(p.z));
+  }
+  return between;
+}
+
+std::string p_cell(double p) {
+  if (std::isnan(p)) return "—";
+  return p < 0.001 ? fmt::format("{:.1e}", p) : fmt::format("{:.3f}", p);
+}
+
+std::string resolution_cell(const CompareRow& r) {
+  if (std::isnan(r.min_detectable_change)) return "exact";
+  return fmt::format("±{}", format_value(Unit::kFraction, r.min_detectable_change));
 }
 
 Table rows_table(const std::vector<const CompareRow*>& rows) {
   Table t;
-  t.header = {"backend", "workload", "metric", "base", "new", "change", "p", "test", "n", "verdict"};
-  t.numeric = {false, false, false, true, true, true, true, false, true, false};
+  t.header = {"backend", "workload", "metric", "base", "new", "change", "p", "q", "test", "detectable", "n", "verdict"};
+  t.numeric = {false, false, false, true, true, true, true, true, false, true, true, false};
   for (const CompareRow* r : rows) {
     Unit u = r->metric->unit;
     std::string verdict = verdict_name(r->verdict);
     if (r->verdict == Verdict::kRegression) verdict = "**" + verdict + "**";
-    t.rows.push_back({r->backend, r->workload, r->metric->label, format_value(u, r->base_median), format_value(u, r->new_median),
-                      format_change(r->change), p_cell(*r), r->method, fmt::format("{}/{}", r->base.size(), r->now.size()),
-                      verdict});
+    bool combined = r->method == Method::kCombined;
+    t.rows.push_back({r->backend, combined ? "all workloads" : r->workload, r->metric->label,
+                      combined ? "—" : format_value(u, r->base_median), combined ? "—" : format_value(u, r->new_median),
+                      format_change(r->change), p_cell(r->p), p_cell(r->q), method_name(r->method), resolution_cell(*r),
+                      fmt::format("{}/{}", r->base.size(), r->now.size()), verdict});
   }
   return t;
 }
+
+nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 }  // namespace
-
-UTest mann_whitney_u(const std::vector<double>& a, const std::vector<double>& b) {
-  UTest t;
-  if (a.empty() || b.empty()) return t;
-  std::vector<double> pooled = a;
-  pooled.insert(pooled.end(), b.begin(), b.end());
-  std::vector<int> r2 = doubled_midranks(pooled);
-  int n1 = static_cast<int>(a.size()), n2 = static_cast<int>(b.size());
-  int n = n1 + n2;
-  int t2 = 0;
-  for (int i = 0; i < n1; ++i) t2 += r2[static_cast<size_t>(i)];
-  t.u = t2 / 2.0 - n1 * (n1 + 1) / 2.0;
-  if (n <= kExactLimit) {
-    t.exact = true;
-    t.p = exact_p(r2, n1, t2);
-    return t;
-  }
-  // Normal approximation: tie-corrected variance, continuity correction.
-  std::map<int, int> ties;
-  for (int r : r2) ++ties[r];
-  double tie_term = 0;
-  for (auto [r, c] : ties) tie_term += static_cast<double>(c) * c * c - c;
-  double var = n1 * n2 / 12.0 * ((n + 1) - tie_term / (static_cast<double>(n) * (n - 1)));
-  if (var <= 0) return t;  // every value equal: no evidence of a difference
-  double z = std::max(0.0, std::fabs(t.u - n1 * n2 / 2.0) - 0.5) / std::sqrt(var);
-  t.p = std::min(1.0, std::erfc(z / std::sqrt(2.0)));
-  return t;
-}
-
-double min_p_value(int n1, int n2) {
-  if (n1 < 1 || n2 < 1) return 1;
-  double c = 1;  // C(n1 + n2, n1), built up exactly enough in doubles
-  for (int i = 1; i <= n1; ++i) c = c * (n2 + i) / i;
-  return std::min(1.0, 2 / c);
-}
 
 const char* verdict_name(Verdict v) {
   switch (v) {
     case Verdict::kRegression: return "regression";
     case Verdict::kImprovement: return "improvement";
     case Verdict::kNotSignificant: return "not significant";
-    case Verdict::kTooFewRepeats: return "too few repeats";
-    case Verdict::kWithin: return "within threshold";
+    case Verdict::kWithin: return "no change detected";
+    case Verdict::kSame: return "same";
+    case Verdict::kUntestable: return "untestable";
+  }
+  return "?";
+}
+
+const char* method_name(Method m) {
+  switch (m) {
+    case Method::kExact: return "exact";
+    case Method::kT: return "moderated t";
+    case Method::kCombined: return "combined";
   }
   return "?";
 }
@@ -185,11 +158,16 @@ int Comparison::count(Verdict v) const {
   return static_cast<int>(std::count_if(rows.begin(), rows.end(), [&](const CompareRow& r) { return r.verdict == v; }));
 }
 
+bool Comparison::regressed() const {
+  return std::any_of(rows.begin(), rows.end(), [](const CompareRow& r) { return r.gates && r.verdict == Verdict::kRegression; });
+}
+
 Comparison compare_results(const Results& base, const Results& now, const CompareOptions& o) {
   Comparison c;
   c.options = o;
   ByPair b_runs, n_runs;
   Pairs b_order = ok_pairs(base, b_runs), n_order = ok_pairs(now, n_runs);
+  std::map<const Metric*, std::vector<Pending>> tested;  // per metric, its tested rows
   for (const auto& key : b_order) {
     if (!n_runs.count(key)) {
       c.only_base.push_back(pair_name(key));
@@ -197,12 +175,39 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
     }
     for (const auto& m : run_metrics()) {
       if (!m.compared) continue;
-      if (measured(b_runs[key], m).empty() || measured(n_runs[key], m).empty()) continue;
-      c.rows.push_back(compare_row(b_runs[key], n_runs[key], m, o));
+      CompareRow row;
+      row.backend = key.first;
+      row.workload = key.second;
+      row.metric = &m;
+      row.base = measured(b_runs[key], m);
+      row.now = measured(n_runs[key], m);
+      if (row.base.empty() || row.now.empty()) continue;
+      row.base_median = median(row.base);
+      row.new_median = median(row.now);
+      if (m.counter && constant(row.base) && constant(row.now)) {
+        // A deterministic counter: any difference is the work's, not noise.
+        double diff = row.new_median - row.base_median;
+        row.method = Method::kExact;
+        row.change = row.base_median != 0 ? diff / std::fabs(row.base_median) : diff == 0 ? 0 : diff > 0 ? INFINITY : -INFINITY;
+        row.verdict = diff == 0 ? Verdict::kSame : diff > 0 ? Verdict::kRegression : Verdict::kImprovement;
+      } else {
+        row.method = Method::kT;
+        tested[&m].push_back(Pending{c.rows.size()});
+      }
+      c.rows.push_back(std::move(row));
     }
   }
   for (const auto& key : n_order)
     if (!b_runs.count(key)) c.only_new.push_back(pair_name(key));
+  auto tally = [](const ByPair& by, int& runs, int& busy) {
+    for (const auto& [key, rs] : by)
+      for (const Run* r : rs) {
+        ++runs;
+        busy += r->host_load && r->host_load->busy;
+      }
+  };
+  tally(b_runs, c.runs_base, c.busy_base);
+  tally(n_runs, c.runs_new, c.busy_new);
   if (c.rows.empty()) {
     auto names = [](const Pairs& p) {
       std::vector<std::string> v;
@@ -212,60 +217,184 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
     fail(Errc::kInvalidInput, "no common rows: no (backend, workload) pair has a measured metric in both files (base: {}; new: {})",
          names(b_order), names(n_order));
   }
+
+  // Each metric's rows tested against their shared spread and the drift between the runs.
+  std::vector<Pending> family;
+  for (auto& [m, pend] : tested) {
+    VariancePrior prior;
+    c.between_runs[m->key] = test_metric(c.rows, pend, prior);
+    c.prior[m->key] = prior;
+    for (const Pending& p : pend)
+      if (p.test.se > 0) family.push_back(p);
+  }
+  // Wall time per backend over all its workloads: a slowdown spread thinly over every workload
+  // adds up here (Stouffer: the sum of the rows' z over the square root of their number).
+  const Metric* wall = &run_metrics().front();
+  std::map<std::string, std::vector<const Pending*>> by_backend;
+  std::vector<std::string> backend_order;
+  for (const Pending& p : family)
+    if (c.rows[p.row].metric == wall) {
+      auto& v = by_backend[c.rows[p.row].backend];
+      if (v.empty()) backend_order.push_back(c.rows[p.row].backend);
+      v.push_back(&p);
+    }
+  struct Combined {
+    size_t row;
+    double inv_se_sum;  // Σ 1 / (se √λ) over its rows, for the detectable change
+    int k;
+  };
+  std::vector<Combined> combined;
+  for (const auto& b : backend_order) {
+    const auto& ps = by_backend[b];
+    if (ps.size() < 2) continue;
+    double zsum = 0, dsum = 0, inv = 0;
+    CompareRow row;
+    row.backend = b;
+    row.workload = "*";
+    row.metric = wall;
+    row.method = Method::kCombined;
+    for (const Pending* p : ps) {
+      zsum += p->z;
+      dsum += p->test.diff;
+      inv += 1 / p->test.se;
+      const CompareRow& r = c.rows[p->row];
+      row.base.insert(row.base.end(), r.base.begin(), r.base.end());
+      row.now.insert(row.now.end(), r.now.begin(), r.now.end());
+    }
+    int k = static_cast<int>(ps.size());
+    row.change = std::expm1(dsum / k);
+    row.p = 2 * normal_cdf(-std::fabs(zsum / std::sqrt(static_cast<double>(k))));
+    combined.push_back({c.rows.size(), inv, k});
+    c.rows.push_back(std::move(row));
+  }
+
+  // Two Benjamini–Hochberg families: wall time (its rows and the combined rows), which gates,
+  // and every other measured figure, which gates with `gate_all`.
+  const Metric* wall_metric = wall;
+  for (bool primary : {true, false}) {
+    std::vector<size_t> fam_rows;
+    for (const Pending& p : family)
+      if ((c.rows[p.row].metric == wall_metric) == primary) fam_rows.push_back(p.row);
+    if (primary)
+      for (const Combined& cb : combined) fam_rows.push_back(cb.row);
+    std::vector<double> ps;
+    for (size_t i : fam_rows) ps.push_back(c.rows[i].p);
+    std::vector<double> qs = benjamini_hochberg(ps);
+    (primary ? c.tested_wall : c.tested_other) = static_cast<int>(fam_rows.size());
+    double lone_alpha = o.alpha / std::max<size_t>(1, fam_rows.size());
+    double zcrit = normal_quantile(1 - lone_alpha / 2) + normal_quantile(o.power);
+    for (size_t j = 0; j < fam_rows.size(); ++j) {
+      CompareRow& r = c.rows[fam_rows[j]];
+      r.q = qs[j];
+      r.gates = primary || o.gate_all;
+      r.verdict = decide(r.q <= o.alpha, std::fabs(r.change) > o.threshold, r.change);
+    }
+    for (const Pending& p : family) {
+      CompareRow& r = c.rows[p.row];
+      if ((r.metric == wall_metric) != primary) continue;
+      double d = min_detectable(p.test.se, p.test.df, lone_alpha, o.power);
+      r.min_detectable_change = std::max(o.threshold, std::expm1(d));
+    }
+    if (primary)
+      for (const Combined& cb : combined) {
+        double d = zcrit * std::sqrt(static_cast<double>(cb.k)) / cb.inv_se_sum;
+        c.rows[cb.row].min_detectable_change = std::max(o.threshold, std::expm1(d));
+      }
+  }
   return c;
 }
 
 std::string comparison_markdown(const Comparison& c, const std::string& base_name, const std::string& new_name) {
   std::string out = "## cowbench compare\n\n";
   out += fmt::format("- base: `{}`\n- new: `{}`\n", base_name, new_name);
-  out += fmt::format("- a regression: the median got worse by more than {} and a two-sided Mann–Whitney U test over the "
-                     "repeats gives p < {}\n\n",
-                     format_value(Unit::kFraction, c.options.threshold), c.options.alpha);
+  out += fmt::format("- counters (copy-ups, bytes, writable layer …) that every repeat repeats exactly are compared "
+                     "exactly: any change is real. Measured figures are tested on log values (a t-test whose variance is "
+                     "moderated towards the metric's other rows, plus the drift between the two runs that the rows show); wall time also per backend "
+                     "over all its workloads. A regression is worse by more than {} with a Benjamini–Hochberg q ≤ {} "
+                     "({} wall-time tests{}). “detectable” is the smallest change a row could have flagged (power {}).\n\n",
+                     format_value(Unit::kFraction, c.options.threshold), c.options.alpha, c.tested_wall,
+                     c.options.gate_all ? fmt::format(", {} other tests", c.tested_other)
+                                        : fmt::format("; {} tests of other figures are shown but do not fail the gate", c.tested_other),
+                     format_value(Unit::kFraction, c.options.power));
   int reg = c.count(Verdict::kRegression), imp = c.count(Verdict::kImprovement);
-  int few = c.count(Verdict::kTooFewRepeats), noise = c.count(Verdict::kNotSignificant), same = c.count(Verdict::kWithin);
-  out += fmt::format("**{}** · {} {} · {} not significant · {} too few repeats to test · {} within threshold ({} rows)\n\n",
+  int noise = c.count(Verdict::kNotSignificant), within = c.count(Verdict::kWithin), same = c.count(Verdict::kSame);
+  int untestable = c.count(Verdict::kUntestable);
+  out += fmt::format("**{}** · {} {} · {} not significant · {} without a detectable change · {} counters the same{} ({} rows)\n\n",
                      reg == 0 ? "no regression" : fmt::format("{} regression{}", reg, reg == 1 ? "" : "s"), imp,
-                     imp == 1 ? "improvement" : "improvements", noise, few, same, c.rows.size());
-  // Notes first: a reader of a CI summary must see when the gate could not bite.
+                     imp == 1 ? "improvement" : "improvements", noise, within, same,
+                     untestable ? fmt::format(" · {} untestable", untestable) : "", c.rows.size());
+  // Resolution first: a reader of a CI summary must see what "no regression" means.
   std::vector<std::string> notes;
-  auto untestable = [&](const CompareRow& r) {
-    return r.method == "n<2" || (r.method != "constant" && min_p_value(static_cast<int>(r.base.size()), static_cast<int>(r.now.size())) > c.options.alpha);
-  };
-  int blind = static_cast<int>(std::count_if(c.rows.begin(), c.rows.end(), untestable));
-  int min_n = 1 << 30;
+  std::vector<double> wall_mdc;
   for (const auto& r : c.rows)
-    if (r.method != "constant") min_n = std::min<int>(min_n, static_cast<int>(std::min(r.base.size(), r.now.size())));
-  if (blind > 0) {
-    const CompareRow& r = *std::find_if(c.rows.begin(), c.rows.end(), untestable);
-    int n1 = static_cast<int>(r.base.size()), n2 = static_cast<int>(r.now.size());
-    std::string why = r.method == "n<2" ? fmt::format("{} against {} repeats: nothing to test", n1, n2)
-                                        : fmt::format("{} against {} repeats: the smallest two-sided p-value a U test can reach is {:.3f}",
-                                                      n1, n2, min_p_value(n1, n2));
-    notes.push_back(fmt::format("**{} of {} rows cannot be tested at alpha {}** ({}), so they can never count as regressions{}. "
-                                "Run with --repeat {} or more (Google Benchmark's compare.py recommends 9+), or raise --alpha.",
-                                blind, c.rows.size(), c.options.alpha, why,
-                                few > 0 ? fmt::format("; {} of them changed by more than the threshold", few) : "",
-                                repeats_needed(c.options.alpha)));
-  } else if (min_n < 9 && min_n >= 2) {
-    notes.push_back(fmt::format("Some rows have only {} repeats per side: U-test p-values are rough below 9 (compare.py's advice).", min_n));
+    if (r.metric == &run_metrics().front() && r.method == Method::kT && !std::isnan(r.min_detectable_change))
+      wall_mdc.push_back(r.min_detectable_change);
+  if (!wall_mdc.empty()) {
+    std::sort(wall_mdc.begin(), wall_mdc.end());
+    notes.push_back(fmt::format("wall time could be resolved to {} (median row; best {}, worst {}); a backend's wall time over "
+                                "all its workloads to the “combined” rows' figure.",
+                                format_value(Unit::kFraction, median(wall_mdc)), format_value(Unit::kFraction, wall_mdc.front()),
+                                format_value(Unit::kFraction, wall_mdc.back())));
   }
-  if (std::any_of(c.rows.begin(), c.rows.end(), [](const CompareRow& r) { return r.method == "constant"; }))
-    notes.push_back("test “constant”: every repeat gave the same value on each side (a deterministic figure), so any change is real "
-                    "and the threshold alone decides.");
+  for (const auto& [key, v] : c.between_runs)
+    if (v > 0 && key == std::string(run_metrics().front().key))
+      notes.push_back(fmt::format("the wall-time rows differ more than their repeats explain: drift between the two runs of "
+                                  "about {} per row, added to every row's error.",
+                                  format_value(Unit::kFraction, std::expm1(std::sqrt(v)))));
+  if (c.busy_base + c.busy_new > 0)
+    notes.push_back(fmt::format("{} of {} base runs and {} of {} new runs were taken while the host was busy (other work on "
+                                "its CPUs, or steal): their spread widens the rows' errors, so the gate sees less.",
+                                c.busy_base, c.runs_base, c.busy_new, c.runs_new));
   if (!c.only_base.empty()) notes.push_back(fmt::format("only in base (not compared): {}.", fmt::join(c.only_base, ", ")));
   if (!c.only_new.empty()) notes.push_back(fmt::format("only in new (not compared): {}.", fmt::join(c.only_new, ", ")));
   for (const auto& n : notes) out += "- " + n + "\n";
   if (!notes.empty()) out += "\n";
 
   std::vector<const CompareRow*> moved, rest;
-  for (const auto& r : c.rows) (r.verdict == Verdict::kWithin ? rest : moved).push_back(&r);
+  for (const auto& r : c.rows) (r.verdict == Verdict::kWithin || r.verdict == Verdict::kSame ? rest : moved).push_back(&r);
   std::stable_sort(moved.begin(), moved.end(), [](const CompareRow* a, const CompareRow* b) { return a->verdict < b->verdict; });
   if (!moved.empty()) out += markdown_table(rows_table(moved)) + "\n";
   if (!rest.empty())
-    out += fmt::format("<details><summary>{} rows within the threshold</summary>\n\n{}\n</details>\n\n", rest.size(),
+    out += fmt::format("<details><summary>{} rows without a change</summary>\n\n{}\n</details>\n\n", rest.size(),
                        markdown_table(rows_table(rest)));
   while (out.size() >= 2 && out[out.size() - 1] == '\n' && out[out.size() - 2] == '\n') out.pop_back();
   return out;
+}
+
+nlohmann::json comparison_json(const Comparison& c, const std::string& base_name, const std::string& new_name) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& r : c.rows)
+    rows.push_back({{"metric", r.metric->key},
+                    {"backend", r.backend},
+                    {"workload", r.workload},
+                    {"base", number_or_null(r.base_median)},
+                    {"new", number_or_null(r.new_median)},
+                    {"change", number_or_null(r.change)},
+                    {"p", number_or_null(r.p)},
+                    {"q", number_or_null(r.q)},
+                    {"test", method_name(r.method)},
+                    {"min_detectable_change", number_or_null(r.min_detectable_change)},
+                    {"verdict", verdict_name(r.verdict)},
+                    {"gates", r.gates},
+                    {"n_base", r.base.size()},
+                    {"n_new", r.now.size()}});
+  nlohmann::json between = nlohmann::json::object(), prior = nlohmann::json::object();
+  for (const auto& [k, v] : c.between_runs) between[k] = v;
+  for (const auto& [k, v] : c.prior) prior[k] = {{"var", v.var}, {"df", v.df}};
+  return {{"base", base_name},
+          {"new", new_name},
+          {"options",
+           {{"threshold", c.options.threshold}, {"alpha", c.options.alpha}, {"power", c.options.power}, {"gate_all", c.options.gate_all}}},
+          {"regressions", c.count(Verdict::kRegression)},
+          {"improvements", c.count(Verdict::kImprovement)},
+          {"tested_wall", c.tested_wall},
+          {"tested_other", c.tested_other},
+          {"busy_runs", {{"base", c.busy_base}, {"new", c.busy_new}}},
+          {"between_runs_variance", between},
+          {"prior", prior},
+          {"only_base", c.only_base},
+          {"only_new", c.only_new},
+          {"rows", rows}};
 }
 
 }  // namespace cowbench::rep

@@ -1,82 +1,93 @@
-// `cowbench compare`: per (backend, workload, metric), the change of the median between two results files, tested with a Mann–Whitney U test over the repeats against a threshold.
+// `cowbench compare`: the CI regression gate between two results files — deterministic counters compared exactly, noisy figures by a moderated t-test on log values, with the drift between the runs, and Benjamini–Hochberg, each row with its minimum detectable change.
 #pragma once
 
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "reports/metrics.h"
 #include "reports/results.h"
+#include "reports/stats.h"
 
 namespace cowbench::rep {
 
-// A two-sided Mann–Whitney U test (Wilcoxon rank-sum) of samples a and b, the test Google
-// Benchmark's compare.py runs over repetitions (scipy's mannwhitneyu, two-sided).
-struct UTest {
-  double u = 0;        // U of a: pairs (x in a, y in b) with x > y, ties counting 1/2
-  double p = 1;        // two-sided p-value
-  bool exact = false;  // exact permutation distribution of the (mid)rank sum, else normal approximation
-};
-// Exact for n1 + n2 <= kExactLimit (ties handled through midranks, so the p-value is that of
-// the permutation test), else the normal approximation with tie correction and continuity
-// correction. Either sample empty gives p = 1.
-inline constexpr int kExactLimit = 30;
-UTest mann_whitney_u(const std::vector<double>& a, const std::vector<double>& b);
-
-// The smallest two-sided p-value any outcome can reach with n1 and n2 values (all of one
-// sample above all of the other): 2 / C(n1 + n2, n1), at most 1. With 3 and 3 it is 0.1, so
-// at alpha 0.05 a U test over 3 repeats can never call anything significant.
-double min_p_value(int n1, int n2);
-
 struct CompareOptions {
-  double threshold = 0.05;  // relative change of the median that a regression must exceed
-  double alpha = 0.05;      // significance level of the U test
+  double threshold = 0.05;  // relative change a regression must exceed (noisy figures only)
+  double alpha = 0.05;      // false-discovery rate over all tested rows (Benjamini–Hochberg)
+  double power = 0.8;       // for the minimum detectable change
+  // Whether regressions of measured figures other than wall time (setup, latencies, CPU, page
+  // cache) fail the gate too; by default they are tested and shown but only wall time and the
+  // exact counters decide the exit code.
+  bool gate_all = false;
 };
 
 enum class Verdict {
-  kRegression,      // significant and worse than the threshold allows
-  kImprovement,     // significant and better by more than the threshold
-  kNotSignificant,  // changed by more than the threshold, but the U test cannot tell it from noise
-  kTooFewRepeats,   // changed by more than the threshold, but with so few repeats no outcome is significant at alpha
-  kWithin,          // changed by no more than the threshold
+  kRegression,      // exact: the counter grew; tested: significant and worse than the threshold allows
+  kImprovement,     // exact: the counter shrank; tested: significant and better by more than the threshold
+  kNotSignificant,  // tested: changed by more than the threshold, but not beyond the noise
+  kWithin,          // tested: no significant change beyond the threshold (see min_detectable_change)
+  kSame,            // exact: the same value
+  kUntestable,      // tested: no spread to judge by (a single value on a side, and no other row of the metric)
 };
 const char* verdict_name(Verdict v);
 
+// How a row was decided.
+enum class Method {
+  kExact,     // every repeat on each side gave one value (a deterministic counter): any change is real
+  kT,         // moderated two-sample t-test on log(resolution + value), the drift between runs added per metric
+  kCombined,  // a backend's rows of one metric over all workloads (Stouffer's sum of their z)
+};
+const char* method_name(Method m);
+
 struct CompareRow {
-  std::string backend, workload;
+  std::string backend, workload;  // workload "*" for a combined row
   const Metric* metric = nullptr;
   std::vector<double> base, now;  // the measured values of the ok runs
   double base_median = NAN, new_median = NAN;
-  double change = NAN;  // (new - base) / |base|; ±inf when base is 0 and new is not
-  // How significance was decided: "U exact", "U normal" (the test), "constant" (every
-  // repeat on each side gave the same value: a deterministic figure, so any difference is
-  // real and only the threshold decides), "n<2" (nothing to test).
-  std::string method;
-  double p = NAN;  // the U test's p-value; NaN unless method is a U test
+  // exact rows: (new - base) / |base| (±inf from 0); tested rows: the ratio of geometric means
+  // (of the metric's resolution + value) minus 1; combined rows: the geometric mean of their rows' ratios minus 1.
+  double change = NAN;
+  Method method = Method::kExact;
+  double p = NAN;  // two-sided p-value (the drift between runs included); NaN for exact rows
+  double q = NAN;  // Benjamini–Hochberg adjusted within its family: wall time (rows and combined), or the other figures
+  // Tested rows: the smallest change (as a fraction, either way) this row alone would have
+  // flagged with probability `power` — at level alpha / (rows of its family), the level a lone
+  // change must reach under Benjamini–Hochberg — from its n and spread, never below the
+  // threshold; NaN for exact rows.
+  double min_detectable_change = NAN;
   Verdict verdict = Verdict::kWithin;
+  bool gates = true;  // a regression here fails the gate (exact counters, wall time; others with gate_all)
 };
 
 struct Comparison {
   CompareOptions options;
-  std::vector<CompareRow> rows;  // in the base file's order of (backend, workload), then metric
+  std::vector<CompareRow> rows;  // in the base file's order of (backend, workload), then metric; combined rows last
   std::vector<std::string> only_base, only_new;  // "workload on backend" pairs found in one file only
+  // metric key → variance (of a row's difference of log means) between the two runs beyond
+  // what the repeats show: host drift, estimated from all the metric's rows, added to each.
+  std::map<std::string, double> between_runs;
+  std::map<std::string, VariancePrior> prior;   // metric key → the variance prior fitted to its rows
+  int tested_wall = 0, tested_other = 0;        // rows in the two Benjamini–Hochberg families
+  // Ok runs of each side, and of those the runs taken while the host was busy (host_load).
+  int runs_base = 0, runs_new = 0, busy_base = 0, busy_new = 0;
   int count(Verdict v) const;
+  bool regressed() const;  // a row that gates is a regression
 };
 
 // Compares every metric (of run_metrics() marked `compared`) measured for a (backend,
-// workload) pair with ok runs in both documents. All metrics are lower-is-better. Throws
+// workload) pair with ok runs in both documents; every metric is lower-is-better. Throws
 // Error(kInvalidInput) naming both sides' pairs when no row is in both.
-//
-// A row is a regression when it is significant and its median is worse by more than the
-// threshold. Significant means: the U test gives p < alpha; or, for a "constant" row, the
-// values differ. When min_p_value(n_base, n_new) > alpha the U test cannot reach alpha
-// whatever the data: such a row is not tested and, if over the threshold, is reported as
-// kTooFewRepeats, which is not a regression (compare.py likewise refuses the test below 2
-// repetitions and warns below 9). comparison_markdown says how many repeats would do.
 Comparison compare_results(const Results& base, const Results& now, const CompareOptions& o);
 
-// The comparison as Markdown fit for a CI step summary: a summary line, the rows that moved
-// beyond the threshold, the unchanged rows folded in <details>, notes on untestable rows.
+// The comparison as Markdown fit for a CI step summary: the verdict, the rows that changed,
+// the resolution of the rest, unchanged rows folded in <details>, notes.
 std::string comparison_markdown(const Comparison& c, const std::string& base_name, const std::string& new_name);
+
+// The comparison as JSON: {"base", "new", "options", "regressions", "rows": [{metric, backend,
+// workload, base, new, change, p, q, test, min_detectable_change, verdict, n_base, n_new}], ...}.
+nlohmann::json comparison_json(const Comparison& c, const std::string& base_name, const std::string& new_name);
 
 }  // namespace cowbench::rep

@@ -56,7 +56,7 @@ std::string render_csv(const Results& r) {
   if (testbeds) header.insert(header.begin() + 2, "testbed");
   for (const auto& m : run_metrics()) header.push_back(m.key);
   for (const auto& c : calls) header.push_back("syscalls." + c);
-  header.insert(header.end(), {"digest", "stderr_tail"});
+  header.insert(header.end(), {"busy", "digest", "stderr_tail"});
   header.insert(header.end(), extra_cols.begin(), extra_cols.end());
   std::string out;
   line(out, header);
@@ -74,6 +74,8 @@ std::string render_csv(const Results& r) {
       // Not counted in this run: empty; counted but not made: 0.
       cells.push_back(run.syscalls.empty() ? "" : it == run.syscalls.end() ? "0" : std::to_string(it->second));
     }
+    // true: taken while the host was busy (see results.h, busy_host); empty: not measured.
+    cells.push_back(run.host_load ? (run.host_load->busy ? "true" : "false") : "");
     cells.insert(cells.end(), {run.digest, run.stderr_tail});
     for (const auto& c : extra_cols) {
       auto it = extras[i].find(c);

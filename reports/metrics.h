@@ -19,6 +19,14 @@ struct Metric {
   Unit unit;
   int64_t (*get)(const Run&);  // -1 = not measured
   bool compared;               // one of the metrics `cowbench compare` tests
+  // A count the work itself fixes (copy-ups, bytes written to the writable layer): the same in
+  // every repeat of the same plan, so compare takes a change in it as real, without statistics.
+  // Times, CPU and page cache are measurements: never compared exactly.
+  bool counter = false;
+  // The figure's resolution, added before compare takes logarithms so that a value at the
+  // resolution's edge (0 against one tick) is not a change of orders of magnitude: 1 for
+  // exact figures, a USER_HZ tick (10 ms) for CPU times from cpuacct.stat.
+  double resolution = 1;
 };
 
 // Every numeric figure of a run, in the order of results.json.

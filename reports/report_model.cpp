@@ -84,6 +84,50 @@ double slope(const std::vector<std::pair<double, double>>& pts) {
   return den > 0 ? num / den : NAN;
 }
 
+// The runs whose host load was measured, and those of them taken while the host was busy.
+struct BusyRuns {
+  int measured = 0;
+  std::vector<const Run*> busy;
+  double most_outside_cpus = 0;  // over the measured runs
+  double most_steal = 0;         // share of the CPUs' time, over the measured runs
+};
+BusyRuns busy_runs(const Results& r) {
+  BusyRuns b;
+  for (const auto& run : r.runs) {
+    if (!run.host_load) continue;
+    const HostLoad& h = *run.host_load;
+    ++b.measured;
+    if (h.busy) b.busy.push_back(&run);
+    b.most_outside_cpus = std::max(b.most_outside_cpus, h.outside_cpus());
+    if (h.window_ns > 0 && h.cpus > 0)
+      b.most_steal = std::max(b.most_steal, static_cast<double>(h.steal_ns) / (static_cast<double>(h.window_ns) * h.cpus));
+  }
+  return b;
+}
+
+// "3 of 75 runs were taken while the host was busy (...)": runs whose conditions were not the
+// benchmark's own. Nothing when no run measured the host's load or none was busy.
+std::optional<std::string> busy_host_finding(const Results& r) {
+  BusyRuns b = busy_runs(r);
+  if (b.busy.empty()) return std::nullopt;
+  double outside = 0, steal = 0;
+  std::vector<std::string> which;
+  for (const Run* run : b.busy) {
+    const HostLoad& h = *run->host_load;
+    outside = std::max(outside, h.outside_cpus());
+    if (h.window_ns > 0 && h.cpus > 0)
+      steal = std::max(steal, static_cast<double>(h.steal_ns) / (static_cast<double>(h.window_ns) * h.cpus));
+    if (which.size() < 5) which.push_back(fmt::format("{} on {} #{}", run->workload, run->backend, run->repeat + 1));
+  }
+  if (b.busy.size() > which.size()) which.push_back(fmt::format("{} more", b.busy.size() - which.size()));
+  return fmt::format("{} of {} runs were taken while the host was busy (other work kept up to {:.1f} CPUs busy on "
+                     "average during one, the hypervisor took up to {} of the CPUs' time; busy means more than {:.1f} "
+                     "CPU or {}): {}. Their figures say more about the host than about the backend; they are marked "
+                     "in results.csv (busy).",
+                     b.busy.size(), b.measured, outside, format_value(Unit::kFraction, steal), kBusyOutsideCpus,
+                     format_value(Unit::kFraction, kBusyStealShare), join_words(which));
+}
+
 std::vector<std::string> facts(const Results& r) {
   std::vector<std::string> out;
   const json& c = r.config;
@@ -125,6 +169,10 @@ std::vector<std::string> facts(const Results& r) {
                               kernel ? fmt::format(", the same system calls by {}", format_value(Unit::kFraction, *kernel)) : "",
                               h["noise_floor"].value("samples", 0)));
   }
+  if (BusyRuns b = busy_runs(r); b.measured > 0 && b.busy.empty())
+    out.push_back(fmt::format("host load: no run was taken while the host was busy (other work kept at most {:.1f} CPUs "
+                              "busy on average during a run, steal at most {})",
+                              b.most_outside_cpus, format_value(Unit::kFraction, b.most_steal)));
   out.push_back(fmt::format("trace: {}{}", r.trace_mode,
                             r.trace_mode == "off" ? "" : fmt::format(", {} lost events", r.lost_events)));
   return out;
@@ -244,21 +292,21 @@ std::vector<std::string> scale_findings(const std::string& family, const Grouped
   return out;
 }
 
-// "fuse-overlayfs copied up 125 files in pkg-install, 75 more than its writable layer keeps."
-// The tracer sees copies that do not stay (fuse-overlayfs copies a lower file up before it
-// deletes it); the ground truth only sees what is left.
+// "fuse-overlayfs copied up 75 files in pkg-install only to delete them ..." (fuse-overlayfs
+// copies a lower file up before it deletes it): copies that cost but do not stay.
 std::optional<std::string> transient_copyup_finding(const std::string& w, const std::string& b, const Grouped& g) {
   const SummaryRow* s = g.row(b, w);
-  if (!s || s->median_copyup_events < 0 || s->median_truth_copyups < 0) return std::nullopt;
-  if (s->median_copyup_events <= s->median_truth_copyups) return std::nullopt;
-  return fmt::format("{} copied up {} files in {}, {} more than its writable layer keeps: copies made and dropped "
-                     "again (a delete that copies the file up first, for one).",
-                     b, s->median_copyup_events, w, s->median_copyup_events - s->median_truth_copyups);
+  if (!s || s->median_truth_copyups_dropped <= 0) return std::nullopt;
+  return fmt::format("{} copied up {} files in {} only to delete them: it copies a lower file into the writable "
+                     "layer before it hides it ({} of {} copy-ups stay).",
+                     b, s->median_truth_copyups_dropped, w, s->median_truth_copyups - s->median_truth_copyups_dropped,
+                     s->median_truth_copyups);
 }
 
 std::vector<std::string> findings(const Results& r, const Grouped& g) {
   std::vector<std::string> out;
   if (r.interrupted) out.push_back("The run was interrupted: these results cover only the runs that finished.");
+  if (auto s = busy_host_finding(r)) out.push_back(*s);
   if (r.lost_events > 0)
     out.push_back(fmt::format("The tracer lost {} events: traced copy-up counts are lower bounds.", r.lost_events));
   for (const auto& w : g.workloads())

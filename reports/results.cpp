@@ -37,7 +37,33 @@ Quantiles q_from(const json& j) {
   return q;
 }
 
+json host_load_json(const HostLoad& h) {
+  return {{"window_ns", h.window_ns},
+          {"cpus", h.cpus},
+          {"steal_ns", h.steal_ns},
+          {"outside_busy_ns", h.outside_busy_ns},
+          {"outside_cpus", std::round(h.outside_cpus() * 1000) / 1000},
+          {"resolution_ns", h.resolution_ns}};
+}
+HostLoad host_load_from(const json& j, const json& busy) {
+  HostLoad h;
+  h.window_ns = j.value("window_ns", int64_t{0});
+  h.cpus = j.value("cpus", 0);
+  h.steal_ns = j.value("steal_ns", int64_t{0});
+  h.outside_busy_ns = j.value("outside_busy_ns", int64_t{0});
+  h.resolution_ns = j.value("resolution_ns", int64_t{0});
+  h.busy = busy.is_boolean() ? busy.get<bool>() : busy_host(h);
+  return h;
+}
+
 }  // namespace
+
+bool busy_host(const HostLoad& h) {
+  double window = static_cast<double>(h.window_ns);
+  if (h.window_ns <= 0) return false;
+  return static_cast<double>(h.outside_busy_ns - h.resolution_ns) > kBusyOutsideCpus * window ||
+         static_cast<double>(h.steal_ns - h.resolution_ns) > kBusyStealShare * std::max(1, h.cpus) * window;
+}
 
 int64_t median_of(std::vector<int64_t> v) {
   v.erase(std::remove_if(v.begin(), v.end(), [](int64_t x) { return x < 0; }), v.end());
@@ -116,6 +142,7 @@ std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
     s.median_cpu_sys_ns = median_of(col(&Run::cpu_sys_ns));
     s.median_truth_copyups = median_of(col(&Run::truth_copyups));
     s.median_truth_copyup_bytes = median_of(col(&Run::truth_copyup_bytes));
+    s.median_truth_copyups_dropped = median_of(col(&Run::truth_copyups_dropped));
     s.median_cow_extents = median_of(col(&Run::cow_extents));
     s.median_cow_bytes = median_of(col(&Run::cow_bytes));
     s.median_cow_new_bytes = median_of(col(&Run::cow_new_bytes));
@@ -159,6 +186,7 @@ json to_json(const Run& r) {
          {"ground_truth", {{"copyups", opt(r.truth_copyups)},
                            {"copyup_bytes", opt(r.truth_copyup_bytes)},
                            {"copyup_metadata_only", opt(r.truth_copyup_metadata_only)},
+                           {"copyups_dropped", opt(r.truth_copyups_dropped)},
                            {"cow_extents", opt(r.truth_cow_extents)},
                            {"cow_bytes", opt(r.truth_cow_bytes)},
                            {"new_bytes", opt(r.truth_new_bytes)}}},
@@ -169,6 +197,8 @@ json to_json(const Run& r) {
   if (!r.stderr_tail.empty()) j["stderr_tail"] = r.stderr_tail;
   j["syscalls"] = r.syscalls.empty() ? json(nullptr) : json(r.syscalls);
   if (!r.testbed.empty()) j["testbed"] = r.testbed;
+  j["host_load"] = r.host_load ? host_load_json(*r.host_load) : json(nullptr);
+  j["busy"] = r.host_load ? json(r.host_load->busy) : json(nullptr);
   return j;
 }
 
@@ -206,6 +236,8 @@ Run run_from_json(const json& j) {
     r.truth_copyup_bytes = get_opt(j["ground_truth"], "copyup_bytes");
     if (j["ground_truth"].contains("copyup_metadata_only"))
       r.truth_copyup_metadata_only = get_opt(j["ground_truth"], "copyup_metadata_only");
+    if (j["ground_truth"].contains("copyups_dropped"))
+      r.truth_copyups_dropped = get_opt(j["ground_truth"], "copyups_dropped");
     r.truth_cow_extents = get_opt(j["ground_truth"], "cow_extents");
     r.truth_cow_bytes = get_opt(j["ground_truth"], "cow_bytes");
     r.truth_new_bytes = get_opt(j["ground_truth"], "new_bytes");
@@ -213,6 +245,8 @@ Run run_from_json(const json& j) {
   if (auto it = j.find("syscalls"); it != j.end() && !it->is_null())
     r.syscalls = it->get<std::map<std::string, int64_t>>();
   r.testbed = j.value("testbed", "");
+  if (auto it = j.find("host_load"); it != j.end() && it->is_object())
+    r.host_load = host_load_from(*it, j.value("busy", json()));
   r.digest = j.value("digest", "");
   r.extra = j.value("extra", json::object());
   if (r.extra.contains("trace") && r.extra["trace"].is_object())

@@ -34,6 +34,32 @@ struct Spread {
 };
 Spread spread(const std::vector<int64_t>& v);
 
+// What other work took from the host while one run was measured (sampled by runner/host_load.h):
+// CPU time from /proc/stat over the run's window (the container's whole life, all CPUs).
+struct HostLoad {
+  int64_t window_ns = 0;        // how long the sampled window was
+  int cpus = 0;                 // online CPUs (the cpuN lines of /proc/stat)
+  int64_t steal_ns = 0;         // CPU time the hypervisor gave to others, all CPUs together
+  int64_t outside_busy_ns = 0;  // busy CPU time of the host minus the container's cgroup and
+                                // cowbench's own, all CPUs together (clamped at 0)
+  int64_t resolution_ns = 0;    // how far the tick-counted figures can be off: one tick per CPU, plus one
+  bool busy = false;            // busy_host() when it was measured
+  // How many CPUs other work kept busy on average: outside_busy_ns / window_ns.
+  double outside_cpus() const {
+    return window_ns > 0 ? static_cast<double>(outside_busy_ns) / static_cast<double>(window_ns) : 0;
+  }
+};
+// A run is taken "while the host was busy" when, beyond the counters' resolution, other work
+// kept more than half a CPU busy on average (on the 2-4 CPU machines CI runs on, that is work
+// competing for the container's CPU, its caches and the disk for a good part of the run), or
+// the hypervisor stole more than 10 % of the CPUs' time (a guest that loses a tenth of its
+// time stretches a CPU-bound run about as much as the 5 % regressions compare looks for).
+inline constexpr double kBusyOutsideCpus = 0.5;
+inline constexpr double kBusyStealShare = 0.10;
+// outside_busy_ns - resolution_ns > kBusyOutsideCpus * window_ns, or steal_ns - resolution_ns >
+// kBusyStealShare * cpus * window_ns. Pure.
+bool busy_host(const HostLoad& h);
+
 // One measured run of one workload on one backend. Every size in bytes, every time in ns;
 // -1 means "not measured" (e.g. copy-up events with tracing off) and is written as null.
 struct Run {
@@ -60,6 +86,9 @@ struct Run {
   // Of the copy-ups (traced / ground truth): files copied up metadata-only (overlay metacopy=on),
   // whose data was not copied; -1: not measured.
   int64_t copyup_metadata_only = -1, truth_copyup_metadata_only = -1;
+  // Of the ground-truth copy-ups, lower files copied up and then deleted (fuse-overlayfs copies a
+  // file up to delete it): gone from the writable layer; -1: not measured.
+  int64_t truth_copyups_dropped = -1;
   int64_t lost_events = -1;    // ring-buffer records the tracer lost in this run (-1: not traced);
                                // written as extra.trace.lost_events with the tracer's other figures
   nlohmann::json extra = nlohmann::json::object();  // workload-specific figures
@@ -75,6 +104,9 @@ struct Run {
   // The testbed (host) it was measured on, in a document merged from several hosts
   // (Results::testbeds); empty in a single host's document.
   std::string testbed;
+  // Other work on the host during the run; nullopt when not measured (files written before it
+  // existed, a run whose container CPU time could not be read).
+  std::optional<HostLoad> host_load;
 };
 
 // One (backend, workload) row: medians over its ok runs.
@@ -92,6 +124,7 @@ struct SummaryRow {
   int64_t median_cpu_user_ns = -1, median_cpu_sys_ns = -1;
   int64_t median_truth_copyups = -1;
   int64_t median_truth_copyup_bytes = -1;
+  int64_t median_truth_copyups_dropped = -1;  // not written to results.json's summary
   int64_t median_cow_extents = -1, median_cow_bytes = -1, median_cow_new_bytes = -1;
   int64_t median_truth_cow_extents = -1, median_truth_cow_bytes = -1, median_truth_new_bytes = -1;
   // Per syscall name, the median over the ok runs that counted them; empty when none did.

@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "runner/container_snapshot.h"
 #include "runner/executor.h"
+#include "runner/host_load.h"
 #include "runner/run_metrics.h"
 #include "runner/sandbox.h"
 #include "runner/trace_window.h"
@@ -40,11 +41,14 @@ class ContainerExecutor final : public ShapeExecutor {
     so.cpu = ctx_.container_cpu;
     ebpf::TraceCounts traced;
     SandboxResult r;
+    HostLoadWindow load;  // other work on the host while the container lives
     {
       TraceWindow window(ctx_.tracer, trace_target(cg.id(), b.name, b.granularity(), c.mounts()), c.key());
       const wl::Workload& w = *p.w;
       const nlohmann::json& plan = p.plan;
+      load.start();
       r = run_in_sandbox(so, [&] { return wl::to_json(w.run(plan)); });
+      load.end();
       traced = window.close();
     }
     CgroupStats cs = cg.stats();
@@ -53,6 +57,7 @@ class ContainerExecutor final : public ShapeExecutor {
     run.page_cache_bytes = cs.page_cache_bytes;
     run.cpu_user_ns = cs.user_ns;
     run.cpu_sys_ns = cs.sys_ns;
+    if (cs.user_ns >= 0 && cs.sys_ns >= 0) run.host_load = load.figures(cs.user_ns + cs.sys_ns);
     if (r.cancelled) throw Error(Errc::kInterrupted, "interrupted");
     if (!r.ok) {
       run.status = "failed";
@@ -62,7 +67,7 @@ class ContainerExecutor final : public ShapeExecutor {
       fill_outcome(wl::outcome_from_json(r.result), run);
     }
     if (ctx_.tracer) fill_trace(traced, run);
-    apply_measure(measure_snapshot(*b.sn, b.granularity(), c.key(), c.mounts(), &ctx_.lower_files,
+    apply_measure(measure_snapshot(*b.sn, b.spec->caps, c.key(), c.mounts(), &ctx_.lower_files,
                                    inherited ? &*inherited : nullptr),
                   run);
     explain_dead_fuse_daemon(c.mounts(), b.name, run);

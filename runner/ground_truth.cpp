@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
 
 #include "common/error.h"
 #include "common/fd.h"
@@ -160,6 +161,113 @@ std::string writable_dir(const std::vector<Mount>& mounts) {
   for (const auto& m : mounts)
     if (m.type == "bind") return m.source;
   return {};
+}
+
+namespace {
+
+// What a path of the upper shows for a lower path of the same name.
+enum class Upper { kAbsent, kWhiteout, kDir, kOpaqueDir, kOther };
+
+bool has_xattr_y(int fd, const char* name) {
+  char v[2] = {};
+  return fgetxattr(fd, name, v, sizeof v) == 1 && v[0] == 'y';
+}
+
+Upper upper_state(int root, const std::string& rel) {
+  std::string path = rel.substr(1);  // relative to the upper's root
+  struct stat st {};
+  if (fstatat(root, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    size_t slash = path.rfind('/');
+    std::string wh = slash == std::string::npos ? ".wh." + path : path.substr(0, slash + 1) + ".wh." + path.substr(slash + 1);
+    return faccessat(root, wh.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0 ? Upper::kWhiteout : Upper::kAbsent;
+  }
+  if (S_ISCHR(st.st_mode) && st.st_rdev == 0) return Upper::kWhiteout;
+  if (!S_ISDIR(st.st_mode)) return Upper::kOther;
+  Fd d(openat(root, path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!d) return Upper::kDir;
+  for (const char* name : {"trusted.overlay.opaque", "user.overlay.opaque", "user.fuseoverlayfs.opaque"})
+    if (has_xattr_y(d.get(), name)) return Upper::kOpaqueDir;
+  return faccessat(d.get(), ".wh..wh..opq", F_OK, AT_SYMLINK_NOFOLLOW) == 0 ? Upper::kOpaqueDir : Upper::kDir;
+}
+
+// The lower paths upper files were renamed from (fuse-overlayfs's origin: the lower path).
+void collect_origins(int dirfd, std::set<std::string>& out) {
+  int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  DIR* d = fdopendir(dup);
+  if (!d) {
+    close(dup);
+    return;
+  }
+  while (dirent* e = readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n == "." || n == "..") continue;
+    struct stat st {};
+    if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      Fd sub(openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (sub) collect_origins(sub.get(), out);
+      continue;
+    }
+    if (!S_ISREG(st.st_mode)) continue;
+    Fd f(openat(dirfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    char v[4096];
+    ssize_t len = f ? fgetxattr(f.get(), "user.fuseoverlayfs.origin", v, sizeof v) : -1;
+    if (len <= 0) continue;
+    std::string origin(v, static_cast<size_t>(len));
+    while (!origin.empty() && origin.back() == '\0') origin.pop_back();
+    if (!origin.starts_with('/')) origin.insert(0, "/");
+    out.insert(origin);
+  }
+  closedir(d);
+}
+
+}  // namespace
+
+void add(CopyupTruth& into, const CopyupTruth& more) {
+  into.files += more.files;
+  into.bytes += more.bytes;
+  into.metadata_only += more.metadata_only;
+  into.dropped += more.dropped;
+}
+
+CopyupTruth deleted_copyups(const std::string& upper, const LowerFiles& lower) {
+  CopyupTruth t;
+  if (upper.empty()) return t;
+  Fd root = open_dir(upper);
+  std::set<std::string> renamed;
+  collect_origins(root.get(), renamed);
+  std::map<std::string, Upper> seen;  // per path of the upper, looked at once
+  auto state = [&](const std::string& rel) {
+    auto it = seen.find(rel);
+    if (it == seen.end()) it = seen.emplace(rel, upper_state(root.get(), rel)).first;
+    return it->second;
+  };
+  for (const auto& [path, size] : lower) {
+    bool hidden = false, present = false;
+    for (size_t at = path.find('/', 1);; at = path.find('/', at + 1)) {
+      bool last = at == std::string::npos;
+      Upper u = state(last ? path : path.substr(0, at));
+      if (u == Upper::kWhiteout) {
+        hidden = true;
+        break;
+      }
+      if (u == Upper::kAbsent) break;  // nothing of it in the upper: still the lower's
+      if (last) {
+        present = true;
+        break;
+      }
+      if (u == Upper::kOther) {  // the directory was replaced by a file
+        hidden = true;
+        break;
+      }
+      hidden = hidden || u == Upper::kOpaqueDir;
+    }
+    if (!hidden || present || renamed.contains(path)) continue;
+    ++t.files;
+    ++t.dropped;
+    t.bytes += size;
+  }
+  return t;
 }
 
 CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower) {

@@ -19,6 +19,8 @@ struct CopyupTruth {
                       // file copied up metadata-only
   int64_t metadata_only = 0;  // of `files`, those copied up metadata-only (overlay metacopy=on:
                               // trusted.overlay.metacopy, no data bytes)
+  int64_t dropped = 0;  // of `files`, lower files copied up and then deleted, gone from the upper
+                        // again (deleted_copyups(): backends that copy a file up to delete it)
 };
 
 // The directory that receives a container's writes, read off its mounts: the overlay
@@ -30,6 +32,19 @@ std::string writable_dir(const std::vector<Mount>& mounts);
 // fuse-overlayfs user.fuseoverlayfs.origin) or sit at a path that exists below
 // (`lower`).
 CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower);
+
+// For backends that copy a lower file up before they delete it (fuse-overlayfs: its unlink
+// brings the file into the upper, then renames it away leaving a whiteout): the lower regular
+// files the container deleted, as the upper shows them — hidden by a whiteout at their path or
+// at a parent's (a character device 0:0, or a `.wh.NAME` file), or below a directory made
+// opaque, with nothing at their own path, and not renamed (no upper file names them in its
+// user.fuseoverlayfs.origin, which holds the lower path; the kernel overlay's origin is a file
+// handle, so there a renamed file counts as deleted). files = dropped = their number, bytes =
+// their lower sizes.
+CopyupTruth deleted_copyups(const std::string& upper, const LowerFiles& lower);
+
+// Adds `more` into `into`, field by field.
+void add(CopyupTruth& into, const CopyupTruth& more);
 
 // Extent-granular backends (reflink, btrfs) copy no file up: block CoW instead.
 //

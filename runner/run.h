@@ -25,7 +25,7 @@ struct RunConfig {
   std::vector<std::string> workloads;  // empty: wl::default_workloads()
   std::string image = "synth:default";
   std::string platform;                // os/arch[/variant] to pick from an index; "" = this host
-  int repeat = 3;
+  int repeat = 5;
   bool warmup = true;                  // one unrecorded round first: each container workload once per backend
   std::string cache = "warm";          // warm | cold (drop caches before each run)
   std::string trace = "auto";          // auto | fentry | kprobe | tracepoint | off
@@ -48,6 +48,13 @@ struct RunConfig {
   // --shard I/N: only this shard's workloads (shard_workloads() of the workload list), every
   // backend; recorded as config.shard.
   std::optional<Shard> shard;
+  // > 0: the --ci profile. Repeats are chosen from the host's noise measured at the start (at
+  // least `repeat`), then a workload gets more rounds while one of its wall-time rows could not
+  // yet resolve a change of this fraction (wall_resolution in until_ci.h), up to max_repeat.
+  double ci_target = 0;
+  // > 0: no round is started that is expected to end past this much time from the run's start
+  // (after two recorded rounds, which always run); results.json says when it cut the run short.
+  std::chrono::seconds budget{0};
 };
 
 // An image made ready in one backend: the committed snapshot containers start from.

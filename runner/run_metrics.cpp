@@ -12,7 +12,7 @@
 
 namespace cowbench {
 
-SnapshotMeasure measure_snapshot(snap::Snapshotter& sn, snap::Granularity granularity, const std::string& key,
+SnapshotMeasure measure_snapshot(snap::Snapshotter& sn, const snap::Capabilities& caps, const std::string& key,
                                  const std::vector<Mount>& mounts, const LowerFiles* lower,
                                  const InheritedExtents* inherited) {
   SnapshotMeasure m;
@@ -20,9 +20,10 @@ SnapshotMeasure measure_snapshot(snap::Snapshotter& sn, snap::Granularity granul
   m.upper_bytes = u.size;
   m.shared_bytes = u.shared;
   if (!lower) return m;
-  switch (granularity) {
+  switch (caps.cow_granularity) {
     case snap::Granularity::kFile:
       m.truth = file_copyups(writable_dir(mounts), *lower);
+      if (caps.copies_up_before_delete) add(*m.truth, deleted_copyups(writable_dir(mounts), *lower));
       m.block_cow = BlockCowTruth{};  // whole files are copied: no block of a lower file is CoW'd
       break;
     case snap::Granularity::kExtent:
@@ -44,6 +45,7 @@ void apply_measure(const SnapshotMeasure& m, rep::Run& run) {
     run.truth_copyups = m.truth->files;
     run.truth_copyup_bytes = m.truth->bytes;
     run.truth_copyup_metadata_only = m.truth->metadata_only;
+    run.truth_copyups_dropped = m.truth->dropped;
   }
   if (m.block_cow) {
     run.truth_cow_extents = m.block_cow->cow_extents;

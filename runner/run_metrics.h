@@ -24,12 +24,13 @@ struct SnapshotMeasure {
 
 // Measures snapshot `key` of `sn` after its workload: its usage and, when `lower` (the image's
 // files) is given, the ground truth of its copy-ups by how the backend copies on write —
-// files with an origin in the writable dir (kFile), none (kExtent: no file is copied whole;
+// files with an origin in the writable dir (kFile; with caps.copies_up_before_delete also the
+// lower files it deleted, deleted_copyups()), none (kExtent: no file is copied whole;
 // kTree: everything was copied at prepare). Block CoW: for kExtent with `inherited` (the
 // writable tree's lower files before the workload, inherited_extents()), extent_cow() of the
 // writable dir; 0 for kFile and kTree, which copy whole files or the whole tree. `mounts` are the snapshot's mounts (where the
 // writable dir is); they are not needed without `lower`.
-SnapshotMeasure measure_snapshot(snap::Snapshotter& sn, snap::Granularity granularity, const std::string& key,
+SnapshotMeasure measure_snapshot(snap::Snapshotter& sn, const snap::Capabilities& caps, const std::string& key,
                                  const std::vector<Mount>& mounts, const LowerFiles* lower,
                                  const InheritedExtents* inherited = nullptr);
 

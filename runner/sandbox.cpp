@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "common/clock.h"
 #include "common/error.h"
@@ -105,7 +106,7 @@ void enter_rootfs(const SandboxOptions& o) {
 
 }  // namespace
 
-SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohmann::json()>& fn) {
+StartedSandbox start_sandbox(const SandboxOptions& o, const std::function<nlohmann::json()>& fn) {
   int out[2], go[2];
   if (pipe2(out, O_CLOEXEC) != 0) fail_sys("pipe");
   Fd out_r(out[0]), out_w(out[1]);
@@ -140,7 +141,6 @@ SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohma
   // The caller: join the cgroup for the container, then let it go.
   out_w.reset();
   go_r.reset();
-  SandboxResult res;
   try {
     if (o.cgroup) o.cgroup->add(outer);
   } catch (...) {
@@ -148,13 +148,76 @@ SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohma
     waitpid(outer, nullptr, 0);
     throw;
   }
-  if (::write(go_w.get(), "g", 1) != 1) fail_sys("start container");
+  if (::write(go_w.get(), "g", 1) != 1) {
+    int e = errno;
+    kill(outer, SIGKILL);
+    waitpid(outer, nullptr, 0);
+    errno = e;
+    fail_sys("start container");
+  }
   go_w.reset();
 
   Fd pidfd(static_cast<int>(syscall(SYS_pidfd_open, outer, 0)));
-  if (!pidfd) fail_sys("pidfd_open container");
+  if (!pidfd) {
+    kill(outer, SIGKILL);
+    waitpid(outer, nullptr, 0);
+    fail_sys("pidfd_open container");
+  }
+  StartedSandbox s;
+  s.outer_ = outer;
+  s.out_ = out_r.release();
+  s.pidfd_ = pidfd.release();
+  s.timeout_ = o.timeout;
+  s.deadline_ns_ = o.timeout.count() > 0 ? monotonic_ns() + o.timeout.count() * 1'000'000 : 0;
+  s.cgroup_ = o.cgroup;
+  s.cancel_ = o.cancel;
+  return s;
+}
+
+StartedSandbox::StartedSandbox(StartedSandbox&& o) noexcept { *this = std::move(o); }
+
+StartedSandbox& StartedSandbox::operator=(StartedSandbox&& o) noexcept {
+  if (this != &o) {
+    this->~StartedSandbox();
+    outer_ = std::exchange(o.outer_, -1);
+    out_ = std::exchange(o.out_, -1);
+    pidfd_ = std::exchange(o.pidfd_, -1);
+    deadline_ns_ = o.deadline_ns_;
+    timeout_ = o.timeout_;
+    cgroup_ = o.cgroup_;
+    cancel_ = o.cancel_;
+  }
+  return *this;
+}
+
+StartedSandbox::~StartedSandbox() {
+  if (outer_ > 0) {
+    if (cgroup_) {
+      try {
+        cgroup_->kill_all();
+      } catch (...) {
+      }
+    }
+    kill(outer_, SIGKILL);
+    while (waitpid(outer_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    outer_ = -1;
+  }
+  if (out_ >= 0) close(out_);
+  if (pidfd_ >= 0) close(pidfd_);
+  out_ = pidfd_ = -1;
+}
+
+SandboxResult StartedSandbox::wait() {
+  if (outer_ <= 0) fail(Errc::kFailedPrecondition, "wait for a container that was not started or was collected");
+  pid_t outer = std::exchange(outer_, -1);
+  Fd out_r(std::exchange(out_, -1)), pidfd(std::exchange(pidfd_, -1));
+  SandboxResult res;
+  const std::chrono::milliseconds timeout = timeout_;
+  const int64_t deadline = deadline_ns_;
+  Cgroup* cgroup = cgroup_;
+  const std::atomic<bool>* cancel = cancel_;
   std::string buf;
-  int64_t deadline = o.timeout.count() > 0 ? monotonic_ns() + o.timeout.count() * 1'000'000 : 0;
   bool exited = false, eof = false;
   while (!(exited && eof)) {
     pollfd fds[2];
@@ -163,11 +226,11 @@ SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohma
     nfds_t pid_at = nf;
     if (!exited) fds[nf++] = {pidfd.get(), POLLIN, 0};
     int wait_ms = deadline ? static_cast<int>(std::max<int64_t>(0, (deadline - monotonic_ns()) / 1'000'000)) : -1;
-    if (o.cancel && (wait_ms < 0 || wait_ms > 100)) wait_ms = 100;  // look at the cancel flag often
+    if (cancel && (wait_ms < 0 || wait_ms > 100)) wait_ms = 100;  // look at the cancel flag often
     int n = poll(fds, nf, wait_ms);
-    if (o.cancel && o.cancel->load()) {
+    if (cancel && cancel->load()) {
       res.cancelled = true;
-      if (o.cgroup) o.cgroup->kill_all();
+      if (cgroup) cgroup->kill_all();
       kill(outer, SIGKILL);
       break;
     }
@@ -175,7 +238,7 @@ SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohma
     if (n < 0) fail_sys("wait for container");
     if (n == 0 && deadline && monotonic_ns() >= deadline) {
       res.timed_out = true;
-      if (o.cgroup) o.cgroup->kill_all();
+      if (cgroup) cgroup->kill_all();
       kill(outer, SIGKILL);
       break;
     }
@@ -191,7 +254,7 @@ SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohma
   while (waitpid(outer, &status, 0) < 0 && errno == EINTR) {
   }
   if (res.timed_out) {
-    res.error = fmt::format("container killed after the {} ms timeout", o.timeout.count());
+    res.error = fmt::format("container killed after the {} ms timeout", timeout.count());
     return res;
   }
   if (res.cancelled) {
@@ -212,6 +275,10 @@ SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohma
     res.error = res.term_signal ? fmt::format("container died of signal {} ({})", res.term_signal, strsignal(res.term_signal))
                                 : fmt::format("container exited with status {} and no result", WEXITSTATUS(status));
   return res;
+}
+
+SandboxResult run_in_sandbox(const SandboxOptions& o, const std::function<nlohmann::json()>& fn) {
+  return start_sandbox(o, fn).wait();
 }
 
 }  // namespace cowbench

@@ -48,4 +48,33 @@ struct SandboxResult {
 // exception in fn becomes `error`. Throws only when the container cannot be started at all.
 SandboxResult run_in_sandbox(const SandboxOptions& options, const std::function<nlohmann::json()>& fn);
 
+// A container started by start_sandbox and not yet collected: wait() collects it (once); a
+// container never waited for is killed and reaped by the destructor. Move-only.
+class StartedSandbox {
+ public:
+  StartedSandbox() = default;
+  StartedSandbox(StartedSandbox&& o) noexcept;
+  StartedSandbox& operator=(StartedSandbox&& o) noexcept;
+  StartedSandbox(const StartedSandbox&) = delete;
+  StartedSandbox& operator=(const StartedSandbox&) = delete;
+  ~StartedSandbox();
+  // Reads its result until it exits, the timeout or the cancel flag; as run_in_sandbox.
+  SandboxResult wait();
+
+ private:
+  friend StartedSandbox start_sandbox(const SandboxOptions& options, const std::function<nlohmann::json()>& fn);
+  pid_t outer_ = -1;
+  int out_ = -1, pidfd_ = -1;
+  int64_t deadline_ns_ = 0;  // 0: no timeout
+  std::chrono::milliseconds timeout_{0};
+  Cgroup* cgroup_ = nullptr;
+  const std::atomic<bool>* cancel_ = nullptr;
+};
+
+// Starts the container of run_in_sandbox and returns at once. Several containers that must run
+// together are started one after another from one thread, then waited for (wait() may run in
+// threads of their own): forking from several threads at once can leave a child stuck on a
+// lock another thread held at the fork (the sanitizers' allocators have no fork handlers).
+StartedSandbox start_sandbox(const SandboxOptions& options, const std::function<nlohmann::json()>& fn);
+
 }  // namespace cowbench

@@ -2,6 +2,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -12,6 +15,7 @@
 #include "runner/image_files.h"
 #include "runner/run.h"
 #include "runner/run_context.h"
+#include "runner/noise_probe.h"
 #include "runner/until_ci.h"
 #include "snapshotters/snapshot_keys.h"
 
@@ -38,8 +42,16 @@ class Scheduler {
   void run_one(Backend& b, Planned& p, int repeat);
   void progress(const std::string& line);
   void save();
-  // Repeats a workload may get: --repeat, or up to --max-repeat with --until-ci.
-  int max_rounds() const { return cfg_.until_ci > 0 ? std::max(cfg_.repeat, cfg_.max_repeat) : cfg_.repeat; }
+  // Repeats a workload may get: --repeat, or up to --max-repeat with --until-ci or --ci.
+  int max_rounds() const {
+    return cfg_.until_ci > 0 || cfg_.ci_target > 0 ? std::max(cfg_.repeat, cfg_.max_repeat) : cfg_.repeat;
+  }
+  // --ci: the repeats the host's noise calls for, measured now (at least --repeat).
+  int plan_ci_repeats();
+  // --ci: what the rounds reached, in results.json's config.ci and on stderr.
+  void record_ci(int rounds, const std::string& stopped_by);
+  // --budget: whether a round of these workloads, timed as their last rounds were, still fits.
+  bool round_fits(const std::set<std::string>& names) const;
 
   const RunConfig& cfg_;
   const RunHooks& hooks_;
@@ -50,6 +62,8 @@ class Scheduler {
   wl::FileList files_;
   rep::Results results_;
   int done_ = 0, total_ = 0;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::map<std::string, std::chrono::nanoseconds> round_time_;  // workload → its last recorded round
 };
 
 void Scheduler::progress(const std::string& line) {
@@ -79,10 +93,55 @@ void Scheduler::record_config() {
                      {"timeout_s", cfg_.timeout.count()},
                      {"workdir", cfg_.workdir},
                      {"container_cpu", ctx_.container_cpu >= 0 ? json(ctx_.container_cpu) : json(nullptr)}};
-  if (cfg_.until_ci > 0) {
-    results_.config["until_ci"] = cfg_.until_ci;
-    results_.config["max_repeat"] = max_rounds();
+  if (cfg_.until_ci > 0) results_.config["until_ci"] = cfg_.until_ci;
+  if (cfg_.until_ci > 0 || cfg_.ci_target > 0) results_.config["max_repeat"] = max_rounds();
+  if (cfg_.budget.count() > 0) results_.config["budget_s"] = cfg_.budget.count();
+}
+
+int Scheduler::plan_ci_repeats() {
+  json noise = measure_host_noise(20, 50);
+  double sd = std::max(noise.value("cv", 0.0), noise["kernel"].value("cv", 0.0));
+  int tests = static_cast<int>(ctx_.backends.size() * (planned_.size() + 1));
+  int n = std::clamp(repeats_for(sd, cfg_.ci_target, tests, 0.05, 0.8), cfg_.repeat, max_rounds());
+  results_.config["ci"] = {{"target", cfg_.ci_target}, {"host_noise_cv", sd}, {"planned_repeats", n}};
+  progress(fmt::format("--ci: the host varies by {:.1f} % (noise probe), so about {} repeats for a ±{:.0f} % resolution; "
+                       "more rounds where the rows' own spread needs them",
+                       sd * 100, n, cfg_.ci_target * 100));
+  return n;
+}
+
+bool Scheduler::round_fits(const std::set<std::string>& names) const {
+  if (cfg_.budget.count() <= 0) return true;
+  std::chrono::nanoseconds next{0};
+  for (const auto& n : names)
+    if (auto it = round_time_.find(n); it != round_time_.end()) next += it->second;
+  return std::chrono::steady_clock::now() - start_ + next <= cfg_.budget;
+}
+
+void Scheduler::record_ci(int rounds, const std::string& stopped_by) {
+  std::vector<RowResolution> rows = wall_resolution(results_.runs, 0.05, 0.8);
+  json over = json::array();
+  double worst = 0;
+  for (const auto& r : rows) {
+    worst = std::max(worst, r.min_detectable_change);
+    if (r.min_detectable_change > cfg_.ci_target)
+      over.push_back({{"backend", r.backend}, {"workload", r.workload}, {"n", r.n}, {"min_detectable_change", r.min_detectable_change}});
   }
+  json& ci = results_.config["ci"];
+  ci["rounds"] = rounds;
+  ci["stopped_by"] = stopped_by;
+  ci["worst_min_detectable_change"] = worst;
+  ci["reached"] = over.empty();
+  ci["rows_over_target"] = over;
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  if (over.empty())
+    progress(fmt::format("--ci: every wall-time row resolves a ±{:.0f} % change (worst {:.1f} %) after {} rounds, {:.0f} s",
+                         cfg_.ci_target * 100, worst * 100, rounds, elapsed));
+  else
+    log::warn("--ci: the host is too noisy for ±{:.0f} % {}: {} of {} wall-time rows resolve only up to {:.0f} % after {} "
+              "rounds ({:.0f} s); see config.ci.rows_over_target in results.json",
+              cfg_.ci_target * 100, stopped_by == "budget" ? "within --budget" : fmt::format("in {} repeats", max_rounds()),
+              over.size(), rows.size(), worst * 100, rounds, elapsed);
 }
 
 void Scheduler::open_backends() {
@@ -192,28 +251,52 @@ void Scheduler::run_rounds() {
   auto warms = [](const Planned& p) { return p.w->shape() == wl::Shape::kContainer; };
   int warm_ups = cfg_.warmup ? static_cast<int>(std::count_if(planned_.begin(), planned_.end(), warms)) : 0;
   size_t nb = ctx_.backends.size();
-  total_ = static_cast<int>(nb) * (cfg_.repeat * static_cast<int>(planned_.size()) + warm_ups);
+  int planned = cfg_.ci_target > 0 ? plan_ci_repeats() : cfg_.repeat;  // rounds of every workload
+  total_ = static_cast<int>(nb) * (planned * static_cast<int>(planned_.size()) + warm_ups);
   std::vector<std::pair<std::string, wl::Shape>> shapes;
-  for (const auto& p : planned_) shapes.emplace_back(p.name, p.w->shape());
-  int rounds = cfg_.repeat;  // grows with --until-ci
-  std::set<std::string> more;  // past the asked repeats: the workloads that get another round
-  for (int rep = first; rep < rounds && !stop_; ++rep) {
+  std::set<std::string> all;
+  for (const auto& p : planned_) {
+    shapes.emplace_back(p.name, p.w->shape());
+    all.insert(p.name);
+  }
+  int rounds = planned;  // grows with --until-ci and --ci
+  std::set<std::string> more;  // past the planned repeats: the workloads that get another round
+  std::string stopped_by = "target";
+  int rep = first;
+  for (; rep < rounds && !stop_; ++rep) {
+    const std::set<std::string>& names = rep >= planned ? more : all;
+    if (rep >= 2 && !round_fits(names)) {
+      stopped_by = "budget";
+      progress(fmt::format("--budget: another round would end past {} s; stopping after {} rounds", cfg_.budget.count(), rep));
+      break;
+    }
     for (auto& p : planned_) {
       if (rep < 0 && !warms(p)) continue;
-      if (rep >= cfg_.repeat && !more.count(p.name)) continue;
+      if (!names.count(p.name)) continue;
+      auto t0 = std::chrono::steady_clock::now();
       // Rotate the backend order every repeat so that drift hits every backend alike.
       for (size_t k = 0; k < nb && !stop_; ++k) run_one(ctx_.backends[(k + static_cast<size_t>(rep - first)) % nb], p, rep);
+      if (rep >= 0) round_time_[p.name] = std::chrono::steady_clock::now() - t0;
     }
-    if (rep + 1 >= cfg_.repeat && rep + 1 < max_rounds() && !stop_) {
-      more = imprecise_workloads(rep::summarize(results_.runs), shapes, cfg_.until_ci);
-      if (!more.empty()) {
+    if (rep + 1 >= planned && rep + 1 < max_rounds() && !stop_) {
+      if (cfg_.ci_target > 0)
+        more = unresolved_workloads(wall_resolution(results_.runs, 0.05, 0.8), shapes, cfg_.ci_target);
+      else
+        more = imprecise_workloads(rep::summarize(results_.runs), shapes, cfg_.until_ci);
+      if (!more.empty() && (cfg_.until_ci > 0 || cfg_.ci_target > 0)) {
         rounds = rep + 2;
         total_ += static_cast<int>(nb * more.size());
-        progress(fmt::format("another round for {}: the 95 % interval of a median is wider than {:.1f} %",
-                             fmt::join(more, ", "), cfg_.until_ci * 100));
+        progress(cfg_.ci_target > 0
+                     ? fmt::format("another round for {}: a wall-time row cannot yet resolve ±{:.0f} %", fmt::join(more, ", "),
+                                   cfg_.ci_target * 100)
+                     : fmt::format("another round for {}: the 95 % interval of a median is wider than {:.1f} %",
+                                   fmt::join(more, ", "), cfg_.until_ci * 100));
       }
+    } else if (rep + 1 >= max_rounds()) {
+      stopped_by = "max_repeat";
     }
   }
+  if (cfg_.ci_target > 0 && !stop_) record_ci(std::max(0, rep), stopped_by);
 }
 
 rep::Results Scheduler::run() {
@@ -266,8 +349,11 @@ rep::Results run_matrix(const RunConfig& cfg, const RunHooks& hooks, const std::
   if (cfg.cache != "warm" && cfg.cache != "cold") fail(Errc::kInvalidInput, "--cache takes warm or cold, not '{}'", cfg.cache);
   if (!(cfg.until_ci >= 0 && cfg.until_ci < 1))
     fail(Errc::kInvalidInput, "--until-ci takes a percentage above 0 and below 100, not {}", cfg.until_ci * 100);
-  if (cfg.until_ci > 0 && cfg.max_repeat < cfg.repeat)
+  if ((cfg.until_ci > 0 || cfg.ci_target > 0) && cfg.max_repeat < cfg.repeat)
     fail(Errc::kInvalidInput, "--max-repeat ({}) must be at least --repeat ({})", cfg.max_repeat, cfg.repeat);
+  if (cfg.until_ci > 0 && cfg.ci_target > 0) fail(Errc::kInvalidInput, "--until-ci and --ci choose repeats two ways: give one");
+  if (!(cfg.ci_target >= 0 && cfg.ci_target < 1))
+    fail(Errc::kInvalidInput, "--ci-target takes a percentage above 0 and below 100, not {}", cfg.ci_target * 100);
   if (!hooks.import_image) fail(Errc::kFailure, "run_matrix needs an image importer");
   if (cfg.shard) shard_workloads(cfg.workloads.empty() ? wl::default_workloads() : cfg.workloads, *cfg.shard);  // none: fails now
   Scheduler s(cfg, hooks, stop);

@@ -10,7 +10,7 @@ packages=(
   xfsprogs btrfs-progs fuse3 fuse-overlayfs
   e2fsprogs util-linux attr acl kmod
   umoci busybox-static libclang-rt-dev
-  python3-jsonschema chromium
+  python3-jsonschema python3-yaml chromium
 )
 
 missing=()

@@ -56,6 +56,10 @@ struct Capabilities {
   bool shares_page_cache = false;  // containers on one parent share cached pages of it
   bool needs_root = true;
   std::string host_needs;  // what the host must provide, in words
+  // A lower file the container deletes is copied up first, then whiteouted (fuse-overlayfs: its
+  // unlink brings the node into the upper before it renames it away): a copy-up that the upper
+  // no longer shows afterwards.
+  bool copies_up_before_delete = false;
 };
 
 // How a backend's own storage is attached to the host (results.json's host.storage).

@@ -39,7 +39,7 @@ TEST(Cli, HelpOnEverySubcommand) {
 }
 
 TEST(Cli, BadUsageExitsTwoWithOneLine) {
-  for (const char* args : {"", "frobnicate", "list", "list backends --bogus", "gc --workdir", "doctor extra", "run --cpu foo"}) {
+  for (const char* args : {"", "frobnicate", "list", "list backends --bogus", "gc --workdir", "doctor extra", "run --cpu foo", "run --budget soon", "run --budget 0", "run --ci --ci-target 200", "compare --gate some a b"}) {
     Result r = run(args);
     EXPECT_EQ(r.code, 2) << "'" << args << "': " << r.out;
     EXPECT_EQ(lines(r.out), 1) << "'" << args << "' must give a one-line message, got:\n" << r.out;
@@ -88,6 +88,7 @@ TEST(Cli, GcOnEmptyWorkdir) {
 // run, reported; the second run reuses the imported layers.
 TEST(Cli, RunImportsARealImageAndReuses) {
   if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  auto host_lock = hold_host_lock();  // cowbench run borrows it
   TempDir w(scratch_root(), "cli-run");
   std::string common = fmt::format(
       "run --image synth:tiny@7 --backends overlayfs,copy --workloads db-random-write,startup --repeat 1 --no-warmup "
@@ -122,6 +123,7 @@ TEST(Cli, RunImportsARealImageAndReuses) {
 // nothing left mounted.
 TEST(Cli, SigintKeepsFinishedRuns) {
   if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  auto host_lock = hold_host_lock();  // cowbench run borrows it
   TempDir w(scratch_root(), "cli-int");
   std::string out = w.path() + "/out", results = out + "/results.json";
   pid_t pid = fork();

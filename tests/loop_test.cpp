@@ -345,6 +345,7 @@ class LoopRun : public ::testing::Test {
  protected:
   void SetUp() override {
     if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+    host_lock_ = hold_host_lock();
     tmp_ = std::make_unique<TempDir>(scratch_root(), "loop-run");
     auto a = snap::builtin_registry().get("reflink").probe(tmp_->path());
     if (!a.available) GTEST_SKIP() << "reflink is unavailable here: " << a.reason;
@@ -361,6 +362,7 @@ class LoopRun : public ::testing::Test {
             "--no-warmup", "--trace", "off", "--workdir", work(), "--out", out()};
   }
 
+  std::unique_ptr<HostLock> host_lock_;  // cowbench run borrows it
   std::unique_ptr<TempDir> tmp_;
 };
 

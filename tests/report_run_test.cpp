@@ -31,6 +31,7 @@ void service_image(const std::string& root) {
 
 TEST(ReportRun, RealRunIsValidAndItsReportsAreDrawn) {
   if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  auto host_lock = hold_host_lock();
   TempDir tmp(scratch_root(), "report-run");
   RunConfig cfg;
   cfg.workdir = path_join(tmp.path(), "work");

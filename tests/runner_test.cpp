@@ -15,6 +15,7 @@
 #include "reports/results.h"
 #include "runner/hygiene.h"
 #include "runner/run.h"
+#include "runner/until_ci.h"
 #include "snapshotters/registry.h"
 #include "tests/test_util.h"
 
@@ -47,6 +48,7 @@ class Runner : public ::testing::Test {
  protected:
   void SetUp() override {
     if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+    host_lock_ = hold_host_lock();
     tmp_ = std::make_unique<TempDir>(scratch_root(), "runner");
     cfg_.workdir = path_join(tmp_->path(), "work");
     cfg_.out = path_join(tmp_->path(), "out");
@@ -79,6 +81,7 @@ class Runner : public ::testing::Test {
       EXPECT_TRUE(std::filesystem::is_empty(containers)) << "a run must remove its containers";
   }
 
+  std::unique_ptr<HostLock> host_lock_;  // the matrix measures: one measurement on this host at a time
   std::unique_ptr<TempDir> tmp_;
   RunConfig cfg_;
   RunHooks hooks_;
@@ -137,8 +140,11 @@ TEST_F(Runner, SameOperationsOnEveryBackendAndGroundTruth) {
     int64_t want = plans[run.workload]["modified_lower_files"].get<int64_t>();
     switch (granularity(run.backend)) {
       case snap::Granularity::kFile:
-        // Ground-truth copy-ups = the distinct lower files the workload modified.
-        EXPECT_EQ(run.truth_copyups, want);
+        // Ground-truth copy-ups = the distinct lower files the workload modified, and on a
+        // backend that copies up to delete (fuse-overlayfs) those it deleted (pkg-install: 75).
+        EXPECT_EQ(run.truth_copyups - run.truth_copyups_dropped, want);
+        EXPECT_EQ(run.truth_copyups_dropped,
+                  snap::builtin_registry().get(run.backend).caps.copies_up_before_delete && run.workload == "pkg-install" ? 75 : 0);
         if (run.workload == "db-random-write") {
           EXPECT_GE(run.truth_copyup_bytes, 2 << 20);
         }
@@ -289,6 +295,49 @@ TEST_F(Runner, UntilCiAddsRoundsUntilTheMediansAreKnown) {
   cfg_.until_ci = 0.05;
   cfg_.max_repeat = 1;
   EXPECT_THROW(run_matrix(cfg_, hooks_, stop_), Error) << "--max-repeat below --repeat";
+}
+
+// --ci: repeats from the host's noise, more rounds where a wall-time row cannot resolve the
+// target, all within --budget; results.json says what was reached, and the rows it names as
+// over the target are exactly those whose resolution is above it.
+TEST_F(Runner, CiProfileRecordsWhatItReached) {
+  cfg_.backends = {"overlayfs", "copy"};
+  cfg_.workloads = {"metadata", "startup"};
+  cfg_.repeat = 2;
+  cfg_.max_repeat = 5;
+  cfg_.ci_target = 0.5;
+  cfg_.budget = std::chrono::seconds(60);
+  auto t0 = std::chrono::steady_clock::now();
+  rep::Results r = run_matrix(cfg_, hooks_, stop_);
+  auto took = std::chrono::steady_clock::now() - t0;
+  const auto& ci = r.config.at("ci");
+  EXPECT_EQ(ci["target"], 0.5);
+  EXPECT_GE(ci["planned_repeats"].get<int>(), 2);
+  EXPECT_LE(ci["planned_repeats"].get<int>(), 5);
+  EXPECT_GT(ci["host_noise_cv"].get<double>(), 0);
+  int rounds = ci["rounds"].get<int>();
+  EXPECT_GE(rounds, 2);
+  EXPECT_LE(rounds, 5);
+  std::string stopped = ci["stopped_by"];
+  EXPECT_TRUE(stopped == "target" || stopped == "budget" || stopped == "max_repeat") << stopped;
+  std::vector<RowResolution> res = wall_resolution(r.runs, 0.05, 0.8);
+  size_t over = 0;
+  for (const auto& row : res) over += row.min_detectable_change > 0.5;
+  EXPECT_EQ(ci["rows_over_target"].size(), over);
+  EXPECT_EQ(ci["reached"].get<bool>(), over == 0);
+  if (stopped == "target") {
+    EXPECT_EQ(over, 0u);
+  }
+  if (stopped == "budget") {
+    EXPECT_LT(took, std::chrono::seconds(60) + std::chrono::seconds(30)) << "no round started past the budget's reach";
+  }
+  for (const auto& row : rep::summarize(r.runs)) EXPECT_LE(row.n, rounds) << row.backend << " " << row.workload;
+  // --ci and --until-ci together are a usage error; so is a target of 100 %.
+  cfg_.until_ci = 0.1;
+  EXPECT_THROW(run_matrix(cfg_, hooks_, stop_), Error);
+  cfg_.until_ci = 0;
+  cfg_.ci_target = 1;
+  EXPECT_THROW(run_matrix(cfg_, hooks_, stop_), Error);
 }
 
 // Every available whole-tree and file-granular backend (copy, overlayfs, fuse-overlayfs).

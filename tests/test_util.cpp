@@ -218,6 +218,14 @@ CliResult run_cli(const std::string& binary, const std::string& args) {
   return r;
 }
 
+std::unique_ptr<HostLock> hold_host_lock() {
+  HostLockOptions o;
+  o.on_wait = [](const std::string& line) { fmt::print(stderr, "test: {}\n", line); };
+  auto lock = std::make_unique<HostLock>(o);
+  lock->share_with_children();
+  return lock;
+}
+
 std::string left_behind(const std::string& dir) {
   std::string out;
   for (const auto& m : mounts_under(dir)) out += "mounted: " + m + "\n";

@@ -5,12 +5,14 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/fs.h"
 #include "common/mount.h"
+#include "runner/host_lock.h"
 
 namespace cowbench::test {
 
@@ -63,6 +65,13 @@ struct CliResult {
   std::string out;
 };
 CliResult run_cli(const std::string& binary, const std::string& args);
+
+// The host-wide measuring lock (runner/host_lock.h), held while the returned object lives and
+// shared with the programs the test starts (a `cowbench run` it starts borrows it instead of
+// waiting for its own test). Every test that runs the matrix takes it in SetUp, so that it does
+// not distort another measurement on this host nor is distorted by one; while another process
+// holds it, this waits, saying so on stderr.
+std::unique_ptr<HostLock> hold_host_lock();
 
 // Mounts `mounts` on a fresh directory, runs fn(target), unmounts.
 void with_mounted(const std::vector<Mount>& mounts, const std::string& scratch, const std::function<void(const std::string&)>& fn);

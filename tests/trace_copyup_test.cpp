@@ -390,12 +390,21 @@ TEST_P(TraceCopyUp, ExactlyTheContainersCopyUps) {
     EXPECT_EQ(static_cast<int64_t>(c.copyup_latencies_ns.size()), c.copyup_events - late);
     for (int64_t ns : c.copyup_latencies_ns) expect_within_window(ns, "a copy-up latency");
     expect_events(c, fuse);
-    // And what the upper directory shows: every copy-up that stayed (fuse-overlayfs's copy of
-    // the deleted file did not), with the data it copied.
+    // And what the upper directory shows: every copy-up that stayed, with the data it copied,
+    // and the lower files deleted (whiteouts) — copied up first by fuse-overlayfs alone.
     CopyupTruth truth = file_copyups(writable_dir(mounts), lower_files());
     EXPECT_EQ(truth.files, expected_files(false));
-    EXPECT_EQ(c.copyup_events - (fuse ? expected_files(true) - expected_files(false) : 0), truth.files);
-    EXPECT_EQ(c.copyup_bytes - (fuse ? expected_bytes(true) - expected_bytes(false) : 0), truth.bytes);
+    if (fuse) {
+      // (The kernel's overlay names a renamed file's origin by a file handle, so its deleted
+      // files are not told apart from renamed ones this way; it does not copy to delete.)
+      CopyupTruth deleted = deleted_copyups(writable_dir(mounts), lower_files());
+      EXPECT_EQ(deleted.files, expected_files(true) - expected_files(false)) << "the deleted lower file";
+      EXPECT_EQ(deleted.bytes, expected_bytes(true) - expected_bytes(false));
+      add(truth, deleted);
+    }
+    EXPECT_EQ(c.copyup_events, truth.files);
+    EXPECT_EQ(c.copyup_bytes, truth.bytes);
+    EXPECT_EQ(truth.dropped, fuse ? expected_files(true) - expected_files(false) : 0);
     EXPECT_EQ(truth.metadata_only, 0);
     EXPECT_EQ(c.copyup_metadata_only, 0);
     EXPECT_TRUE(c.extra.at("window").at("observable").get<bool>());

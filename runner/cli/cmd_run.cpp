@@ -10,6 +10,8 @@
 #include "common/log.h"
 #include "ebpf/trace_modes.h"
 #include "runner/cli/command.h"
+#include "runner/host_lock.h"
+#include "runner/hygiene.h"
 #include "runner/run.h"
 #include "reports/reports.h"
 #include "runner/run_hooks.h"
@@ -17,6 +19,20 @@
 
 namespace cowbench {
 namespace {
+
+// "600", "90s", "10m", "1h" → seconds; anything else is a usage error naming it.
+std::chrono::seconds parse_budget(const std::string& text) {
+  size_t used = 0;
+  long long n = -1;
+  try {
+    n = std::stoll(text, &used);
+  } catch (const std::exception&) {
+  }
+  std::string unit = n >= 0 ? text.substr(used) : "";
+  long long scale = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+  if (n <= 0 || scale == 0) fail(Errc::kUsage, "--budget takes a positive time such as 600, 90s, 10m or 1h, not '{}'", text);
+  return std::chrono::seconds(n * scale);
+}
 
 std::atomic<bool> g_stop{false};
 
@@ -77,7 +93,7 @@ void print_summary(const rep::Results& r, std::ostream& out) {
 }
 
 int run_command(RunConfig cfg, const std::string& backends, const std::string& workloads,
-                const std::vector<std::string>& backend_opts, const std::string& scale_out) {
+                const std::vector<std::string>& backend_opts, const std::string& scale_out, bool wait_for_host) {
   cfg.backends = split_list(backends);
   cfg.workloads = split_list(workloads);
   for (const auto& s : split_list(scale_out)) {
@@ -98,6 +114,16 @@ int run_command(RunConfig cfg, const std::string& backends, const std::string& w
   }
   // Workload names are checked before anything is mounted.
   for (const auto& w : cfg.workloads) wl::make_workload(w);
+  // So are backend names and --cpu, before waiting for the host lock that every measuring run
+  // holds (another run on this host would distort this one's figures, and this one theirs).
+  for (const auto& b : cfg.backends) snap::builtin_registry().get(b);
+  choose_container_cpu(cfg.cpu);
+  HostLockOptions lock_options;
+  lock_options.wait = wait_for_host;
+  lock_options.workdir = cfg.workdir;
+  HostLock host_lock(lock_options);
+  if (host_lock.waited_ns() > 0)
+    fmt::print(stderr, "cowbench: got the host lock after {}\n", human_ns(host_lock.waited_ns()));
 
   RunHooks hooks;
   hooks.import_image = make_image_importer(cfg);
@@ -143,7 +169,11 @@ void add_run_commands(CLI::App& app, Commands& out) {
     int timeout_s = 300;
     double until_ci_pct = 0;
     std::string shard;
+    bool ci = false;
+    double ci_target_pct = 10;
+    std::string budget;
     bool json = false;
+    bool no_wait = false;
   };
   auto o = std::make_shared<Opts>();
   auto* run = app.add_subcommand("run", "run workloads in containers on every backend and measure them");
@@ -165,9 +195,17 @@ void add_run_commands(CLI::App& app, Commands& out) {
                   "after --repeat rounds, more rounds of a workload while the 95 % interval of one of its medians "
                   "is wider than PCT % of it (up to --max-repeat)")
       ->check(CLI::Range(0.0, 99.0));
-  run->add_option("--max-repeat", o->cfg.max_repeat, "most repeats per workload with --until-ci")
+  auto* max_repeat = run->add_option("--max-repeat", o->cfg.max_repeat, "most repeats per workload with --until-ci (--ci: 50)")
+                         ->capture_default_str()
+                         ->check(CLI::Range(1, 1000));
+  run->add_flag("--ci", o->ci,
+                "the CI profile: repeats from the host noise measured at the start, then more rounds until every "
+                "wall-time row could detect a change of --ci-target (as `compare` would), within --budget; says when "
+                "the host is too noisy for it");
+  run->add_option("--ci-target", o->ci_target_pct, "with --ci: the change, in percent, every wall-time row must be able to detect")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000));
+      ->check(CLI::Range(0.1, 99.0));
+  run->add_option("--budget", o->budget, "no round starts that would end past this time from the start: 600, 90s, 10m, 1h");
   run->add_option("--cpu", o->cfg.cpu,
                   "pin the containers' workloads to one CPU (best one kept free, e.g. isolcpus=); cowbench and "
                   "its daemons keep off it: none, last, or a CPU number")
@@ -177,14 +215,22 @@ void add_run_commands(CLI::App& app, Commands& out) {
                   "from the I-th, each on every backend; `cowbench merge` joins the shards' results");
   run->add_flag("--no-warmup", o->no_warmup, "skip the unrecorded warm-up round (each workload once per backend)");
   run->add_flag("--fresh", o->cfg.fresh, "ignore cached image layers and import again");
-  out.push_back({run, [o] {
+  run->add_flag("--no-wait", o->no_wait,
+                "fail at once (exit 1, naming the holder) when another run holds the host lock, instead of waiting for "
+                "it; the lock file is /run/cowbench.lock ($COWBENCH_LOCK_FILE to change)");
+  out.push_back({run, [o, max_repeat] {
                    RunConfig cfg = o->cfg;
                    cfg.version = COWBENCH_VERSION;
                    cfg.warmup = !o->no_warmup;
                    cfg.until_ci = o->until_ci_pct / 100;
+                   if (o->ci) {
+                     cfg.ci_target = o->ci_target_pct / 100;
+                     if (max_repeat->count() == 0) cfg.max_repeat = 50;
+                   }
+                   if (!o->budget.empty()) cfg.budget = parse_budget(o->budget);
                    cfg.timeout = std::chrono::seconds(o->timeout_s);
                    if (!o->shard.empty()) cfg.shard = parse_shard(o->shard);
-                   return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->scale_out);
+                   return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->scale_out, !o->no_wait);
                  }});
 
   // `list` was made by add_host_commands; add `workloads` to it.

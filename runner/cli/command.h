@@ -25,7 +25,8 @@ inline constexpr const char* kDefaultWorkdir = "./cowbench-work";
 void add_host_commands(CLI::App& app, Commands& out);  // doctor, list backends, gc
 void add_image_commands(CLI::App& app, Commands& out);  // image synth, image inspect
 void add_run_commands(CLI::App& app, Commands& out);   // run, list workloads (after add_host_commands)
-void add_report_commands(CLI::App& app, Commands& out);  // report, compare
+void add_report_commands(CLI::App& app, Commands& out);  // report
+void add_compare_commands(CLI::App& app, Commands& out);  // compare
 void add_merge_commands(CLI::App& app, Commands& out);   // merge
 
 }  // namespace cowbench

@@ -39,6 +39,7 @@ int run_cli(int argc, char** argv) {
   add_image_commands(app, commands);
   add_report_commands(app, commands);
   add_merge_commands(app, commands);
+  add_compare_commands(app, commands);
   add_run_commands(app, commands);
 
   try {

@@ -123,7 +123,7 @@ void register_fuse_overlayfs(Registry& registry) {
   // Page cache: every mount caches file data in its own FUSE inodes on top of the lower
   // file system's cache, so containers on one parent do not share cached pages (64 MiB
   // read through two mounts: 64 MiB cached for the lower file plus 64 MiB per mount).
-  spec.caps = Capabilities{Granularity::kFile, false, true, "the fuse-overlayfs program and /dev/fuse"};
+  spec.caps = Capabilities{Granularity::kFile, false, true, "the fuse-overlayfs program and /dev/fuse", true};
   for (const auto& o : kOptions) spec.options.push_back({o.name, form_values(o.form), o.help});
   spec.probe = probe_fuse_overlayfs;
   spec.create = [](const std::string& root, const BackendOptions& options) -> std::unique_ptr<Snapshotter> {
