@@ -23,7 +23,8 @@ Pairs ok_pairs(const Results& r, ByPair& by) {
   Pairs order;
   for (const auto& run : r.runs) {
     if (run.status != "ok") continue;
-    auto key = std::make_pair(run.backend, run.workload);
+    // Rows of a document merged from several hosts stay apart, per testbed.
+    auto key = std::make_pair(run.testbed.empty() ? run.backend : run.backend + " @ " + run.testbed, run.workload);
     if (!by.count(key)) order.push_back(key);
     by[key].push_back(&run);
   }
@@ -31,6 +32,17 @@ Pairs ok_pairs(const Results& r, ByPair& by) {
 }
 
 std::string pair_name(const std::pair<std::string, std::string>& p) { return p.second + " on " + p.first; }
+
+// How often each run that counted system calls made `name` (0 when it made none).
+std::vector<double> syscall_counts(const std::vector<const Run*>& runs, const std::string& name) {
+  std::vector<double> out;
+  for (const Run* r : runs) {
+    if (r->syscalls.empty()) continue;
+    auto it = r->syscalls.find(name);
+    out.push_back(it == r->syscalls.end() ? 0.0 : static_cast<double>(it->second));
+  }
+  return out;
+}
 
 bool constant(const std::vector<double>& v) { return std::all_of(v.begin(), v.end(), [&](double x) { return x == v.front(); }); }
 
@@ -173,15 +185,14 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
       c.only_base.push_back(pair_name(key));
       continue;
     }
-    for (const auto& m : run_metrics()) {
-      if (!m.compared) continue;
+    auto add = [&](const Metric& m, std::vector<double> base_values, std::vector<double> new_values) {
+      if (base_values.empty() || new_values.empty()) return;
       CompareRow row;
       row.backend = key.first;
       row.workload = key.second;
       row.metric = &m;
-      row.base = measured(b_runs[key], m);
-      row.now = measured(n_runs[key], m);
-      if (row.base.empty() || row.now.empty()) continue;
+      row.base = std::move(base_values);
+      row.now = std::move(new_values);
       row.base_median = median(row.base);
       row.new_median = median(row.now);
       if (m.counter && constant(row.base) && constant(row.now)) {
@@ -195,7 +206,12 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
         tested[&m].push_back(Pending{c.rows.size()});
       }
       c.rows.push_back(std::move(row));
-    }
+    };
+    for (const auto& m : run_metrics())
+      if (m.compared) add(m, measured(b_runs[key], m), measured(n_runs[key], m));
+    // The system calls the work itself decides (fsync, unlink, rename …), counted by the tracer.
+    for (const std::string& name : workload_syscalls())
+      add(syscall_metric(name), syscall_counts(b_runs[key], name), syscall_counts(n_runs[key], name));
   }
   for (const auto& key : n_order)
     if (!b_runs.count(key)) c.only_new.push_back(pair_name(key));

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <mutex>
 
 namespace cowbench::rep {
 
@@ -46,6 +48,33 @@ const std::vector<Metric>& run_metrics() {
        [](const Run& r) { return r.host_load ? r.host_load->outside_busy_ns : int64_t{-1}; }, false},
   };
   return metrics;
+}
+
+const std::vector<std::string>& workload_syscalls() {
+  static const std::vector<std::string> names{
+      "fsync",  "fdatasync", "sync_file_range", "unlink",  "unlinkat",  "rename",    "renameat",  "renameat2",
+      "mkdir",  "mkdirat",   "rmdir",           "link",    "linkat",    "symlink",   "symlinkat", "chmod",
+      "fchmod", "fchmodat",  "chown",           "fchown",  "lchown",    "fchownat",  "utimensat", "truncate",
+      "ftruncate", "fallocate", "setxattr",     "lsetxattr", "fsetxattr", "removexattr"};
+  return names;
+}
+
+const Metric& syscall_metric(const std::string& name) {
+  // Stable objects (a map's nodes never move), made once per name; compare may run on threads.
+  struct Named {
+    std::string key, label;
+    Metric metric;
+  };
+  static std::mutex mu;
+  static std::map<std::string, Named> made;
+  std::lock_guard<std::mutex> lock(mu);
+  auto [it, fresh] = made.try_emplace(name);
+  if (fresh) {
+    it->second.key = "syscalls." + name;
+    it->second.label = name + " calls";
+    it->second.metric = Metric{it->second.key.c_str(), it->second.label.c_str(), Unit::kCount, nullptr, true, true};
+  }
+  return it->second.metric;
 }
 
 std::vector<double> measured(const std::vector<const Run*>& runs, const Metric& m) {

@@ -32,6 +32,16 @@ struct Metric {
 // Every numeric figure of a run, in the order of results.json.
 const std::vector<Metric>& run_metrics();
 
+// The system calls whose number the work itself decides — file-system changes and syncs
+// (fsync, fdatasync, unlink(at), rename(at/2), mkdir(at), rmdir, link(at), symlink(at),
+// chmod/chown families, utimensat, truncate, fallocate, setxattr families) — so that two runs
+// of the same plan make them equally often; `compare` compares them exactly. Calls that follow
+// timing (futex, io_uring_enter, mmap, brk, read …) are left out.
+const std::vector<std::string>& workload_syscalls();
+// The metric of runs[].syscalls[name] ("syscalls.fsync", label "fsync calls", a counter); the
+// same object for the same name. Its `get` is null: the values come from Run::syscalls.
+const Metric& syscall_metric(const std::string& name);
+
 // The measured (>= 0) values of `m` over `runs`, in order.
 std::vector<double> measured(const std::vector<const Run*>& runs, const Metric& m);
 // The median of `v` (NaN when empty); `v` is taken by value and sorted.

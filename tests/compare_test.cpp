@@ -145,6 +145,21 @@ TEST(Compare, CountersAreComparedExactly) {
   rep::Results varying = crafted({100, 101, 99});
   for (size_t i = 0; i < varying.runs.size(); ++i) varying.runs[i].copyup_bytes = 1000 + static_cast<int64_t>(i);
   EXPECT_EQ(row(rep::compare_results(varying, varying, {}), "copyup.bytes").method, Method::kT);
+  // The system calls the work decides are counters: twice the fsyncs is a regression on any
+  // machine; calls that follow timing (futex) are not compared.
+  auto with_calls = [](int64_t fsyncs, int64_t futexes) {
+    rep::Results r = crafted({100, 101, 99});
+    for (auto& run : r.runs) run.syscalls = {{"fsync", fsyncs}, {"futex", futexes++}, {"openat", 40}};
+    return r;
+  };
+  rep::Comparison calls = rep::compare_results(with_calls(7, 10), with_calls(14, 30), {});
+  const auto& fsync = row(calls, "syscalls.fsync");
+  EXPECT_EQ(fsync.method, Method::kExact);
+  EXPECT_EQ(fsync.verdict, Verdict::kRegression);
+  EXPECT_NEAR(fsync.change, 1.0, 1e-12);
+  EXPECT_THROW(row(calls, "syscalls.futex"), std::runtime_error);
+  EXPECT_TRUE(calls.regressed());
+  EXPECT_EQ(row(rep::compare_results(with_calls(7, 10), with_calls(7, 90), {}), "syscalls.fsync").verdict, Verdict::kSame);
   // Wall time is never exact, even when every repeat gave one value.
   EXPECT_EQ(row(rep::compare_results(crafted({100, 100, 100}), crafted({100, 100, 100}), {}), "wall_ns").method, Method::kT);
 }
