@@ -25,7 +25,7 @@ test-unprivileged: build
 	@ctest --preset $(PRESET) -LE root $(CTEST_ARGS)
 
 # The main job: what this host supports, then the default matrix (every available backend,
-# the default workloads on the synthetic `default` image, 5 repeats) into ./cowbench-out/.
+# the default workloads on the synthetic `default` image, 4 repeats) into ./cowbench-out/.
 run: build
 	$(COWBENCH) doctor --workdir $(WORKDIR)
 	$(COWBENCH) run --workdir $(WORKDIR) --out ./cowbench-out $(RUN_ARGS)

@@ -54,7 +54,7 @@ std::vector<double> log_of(const std::vector<double>& v, double resolution) {
 }
 
 // z of a t statistic: the normal quantile of its CDF, so that rows with different degrees of
-// freedom can be put side by side (Stouffer), kept finite in the far tails.
+// freedom are on one scale, kept finite in the far tails.
 double z_of(double t, double df) {
   double c = student_t_cdf(t, df);
   if (c <= 1e-300) return -37;
@@ -244,7 +244,10 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
       if (p.test.se > 0) family.push_back(p);
   }
   // Wall time per backend over all its workloads: a slowdown spread thinly over every workload
-  // adds up here (Stouffer: the sum of the rows' z over the square root of their number).
+  // adds up here — the rows' differences averaged with inverse-variance weights, tested against
+  // their standard error plus the drift between the runs at the level of whole backends (a
+  // backend's rows move together from one run to the next more than rows of different backends
+  // do), estimated across the backends as for rows.
   const Metric* wall = &run_metrics().front();
   std::map<std::string, std::vector<const Pending*>> by_backend;
   std::vector<std::string> backend_order;
@@ -256,32 +259,40 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
     }
   struct Combined {
     size_t row;
-    double inv_se_sum;  // Σ 1 / (se √λ) over its rows, for the detectable change
-    int k;
+    double diff, se;  // weighted mean difference of log means; its standard error, drift added below
   };
   std::vector<Combined> combined;
   for (const auto& b : backend_order) {
     const auto& ps = by_backend[b];
     if (ps.size() < 2) continue;
-    double zsum = 0, dsum = 0, inv = 0;
+    double wsum = 0, wdsum = 0;
     CompareRow row;
     row.backend = b;
     row.workload = "*";
     row.metric = wall;
     row.method = Method::kCombined;
     for (const Pending* p : ps) {
-      zsum += p->z;
-      dsum += p->test.diff;
-      inv += 1 / p->test.se;
+      double w = 1 / (p->test.se * p->test.se);
+      wsum += w;
+      wdsum += w * p->test.diff;
       const CompareRow& r = c.rows[p->row];
       row.base.insert(row.base.end(), r.base.begin(), r.base.end());
       row.now.insert(row.now.end(), r.now.begin(), r.now.end());
     }
-    int k = static_cast<int>(ps.size());
-    row.change = std::expm1(dsum / k);
-    row.p = 2 * normal_cdf(-std::fabs(zsum / std::sqrt(static_cast<double>(k))));
-    combined.push_back({c.rows.size(), inv, k});
+    combined.push_back({c.rows.size(), wdsum / wsum, std::sqrt(1 / wsum)});
     c.rows.push_back(std::move(row));
+  }
+  std::vector<double> bdiff, bse2;
+  for (const Combined& cb : combined) {
+    bdiff.push_back(cb.diff);
+    bse2.push_back(cb.se * cb.se);
+  }
+  c.between_backends = excess_variance(bdiff, bse2);
+  for (Combined& cb : combined) {
+    cb.se = std::sqrt(cb.se * cb.se + c.between_backends);
+    CompareRow& r = c.rows[cb.row];
+    r.change = std::expm1(cb.diff);
+    r.p = 2 * normal_cdf(-std::fabs(cb.diff / cb.se));
   }
 
   // Two Benjamini–Hochberg families: wall time (its rows and the combined rows), which gates,
@@ -312,10 +323,7 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
       r.min_detectable_change = std::max(o.threshold, std::expm1(d));
     }
     if (primary)
-      for (const Combined& cb : combined) {
-        double d = zcrit * std::sqrt(static_cast<double>(cb.k)) / cb.inv_se_sum;
-        c.rows[cb.row].min_detectable_change = std::max(o.threshold, std::expm1(d));
-      }
+      for (const Combined& cb : combined) c.rows[cb.row].min_detectable_change = std::max(o.threshold, std::expm1(zcrit * cb.se));
   }
   return c;
 }
@@ -407,6 +415,7 @@ nlohmann::json comparison_json(const Comparison& c, const std::string& base_name
           {"tested_other", c.tested_other},
           {"busy_runs", {{"base", c.busy_base}, {"new", c.busy_new}}},
           {"between_runs_variance", between},
+          {"between_runs_variance_backends", c.between_backends},
           {"prior", prior},
           {"only_base", c.only_base},
           {"only_new", c.only_new},

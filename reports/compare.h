@@ -38,7 +38,7 @@ const char* verdict_name(Verdict v);
 enum class Method {
   kExact,     // every repeat on each side gave one value (a deterministic counter): any change is real
   kT,         // moderated two-sample t-test on log(resolution + value), the drift between runs added per metric
-  kCombined,  // a backend's rows of one metric over all workloads (Stouffer's sum of their z)
+  kCombined,  // a backend's wall-time rows over all workloads (inverse-variance weighted, backend drift added)
 };
 const char* method_name(Method m);
 
@@ -69,6 +69,8 @@ struct Comparison {
   // metric key → variance (of a row's difference of log means) between the two runs beyond
   // what the repeats show: host drift, estimated from all the metric's rows, added to each.
   std::map<std::string, double> between_runs;
+  // The same for the combined rows: drift of whole backends between the runs, across backends.
+  double between_backends = 0;
   std::map<std::string, VariancePrior> prior;   // metric key → the variance prior fitted to its rows
   int tested_wall = 0, tested_other = 0;        // rows in the two Benjamini–Hochberg families
   // Ok runs of each side, and of those the runs taken while the host was busy (host_load).

