@@ -71,6 +71,7 @@ Verdict decide(bool significant, bool over, double change) {
 // A tested row on its way: its test on the log scale (se with the drift between runs), its z.
 struct Pending {
   size_t row = 0;
+  MeanVar base, now;  // of the row's log values
   RowTest test;
   double z = 0;
 };
@@ -82,8 +83,10 @@ double test_metric(std::vector<CompareRow>& rows, std::vector<Pending>& pend, Va
   const double res = pend.empty() ? 1 : rows[pend.front().row].metric->resolution;
   // The shared spread: a prior fitted to the rows' own variances (limma's empirical Bayes).
   std::vector<double> vars, dfs;
-  for (const Pending& p : pend) {
-    MeanVar a = mean_var(log_of(rows[p.row].base, res)), b = mean_var(log_of(rows[p.row].now, res));
+  for (Pending& p : pend) {
+    p.base = mean_var(log_of(rows[p.row].base, res));
+    p.now = mean_var(log_of(rows[p.row].now, res));
+    const MeanVar &a = p.base, &b = p.now;
     double df = std::max(0, a.n - 1) + std::max(0, b.n - 1);
     if (df <= 0) continue;
     vars.push_back((std::max(0, a.n - 1) * a.var + std::max(0, b.n - 1) * b.var) / df);
@@ -92,8 +95,7 @@ double test_metric(std::vector<CompareRow>& rows, std::vector<Pending>& pend, Va
   prior = fit_variance_prior(vars, dfs);
   std::vector<double> diffs, se2;
   for (Pending& p : pend) {
-    MeanVar a = mean_var(log_of(rows[p.row].base, res)), b = mean_var(log_of(rows[p.row].now, res));
-    p.test = moderated_t(a, b, prior.var, prior.df);
+    p.test = moderated_t(p.base, p.now, prior.var, prior.df);
     CompareRow& r = rows[p.row];
     r.change = std::expm1(p.test.diff);
     if (p.test.se <= 0) {

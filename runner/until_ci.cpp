@@ -40,8 +40,9 @@ std::vector<RowResolution> wall_resolution(const std::vector<rep::Run>& runs, do
   }
   std::vector<double> vars, dfs;
   std::map<std::string, int> backends;
+  std::map<std::pair<std::string, std::string>, rep::MeanVar> spread;
   for (const auto& key : order) {
-    rep::MeanVar m = rep::mean_var(logs[key]);
+    const rep::MeanVar& m = spread[key] = rep::mean_var(logs[key]);
     ++backends[key.first];
     if (m.n < 2) continue;
     vars.push_back(m.var);
@@ -52,7 +53,7 @@ std::vector<RowResolution> wall_resolution(const std::vector<rep::Run>& runs, do
   for (const auto& [b, k] : backends) tests += k >= 2;
   std::vector<RowResolution> out;
   for (const auto& key : order) {
-    rep::MeanVar m = rep::mean_var(logs[key]);
+    const rep::MeanVar& m = spread[key];
     if (m.n < 2) continue;
     // A comparison with a run like this one: both sides with this n and this spread.
     rep::RowTest t = rep::moderated_t(m, m, prior.var, prior.df);

@@ -283,10 +283,12 @@ TEST_F(CompareCli, RegressionExitsOneWithAMarkdownTable) {
 TEST_F(CompareCli, GithubStepSummaryAndAnnotations) {
   std::string base = save(crafted({100, 101.3, 99.2}), "base.json"), now = save(crafted({120, 121.6, 119}), "new.json");
   std::string summary = path_join(dir_.path(), "step-summary.md");
-  setenv("GITHUB_STEP_SUMMARY", summary.c_str(), 1);
-  Output o = run_cowbench({"compare", base, now});
-  Output pass = run_cowbench({"compare", base, base});
-  unsetenv("GITHUB_STEP_SUMMARY");
+  Output o, pass;
+  {
+    ScopedEnv env("GITHUB_STEP_SUMMARY", summary.c_str());
+    o = run_cowbench({"compare", base, now});
+    pass = run_cowbench({"compare", base, base});
+  }
   EXPECT_EQ(o.code, 1) << o.out;
   EXPECT_NE(o.out.find("::error title=cowbench regression%3A overlayfs startup::wall time: +20"), std::string::npos) << o.out;
   EXPECT_EQ(pass.code, 0) << pass.out;

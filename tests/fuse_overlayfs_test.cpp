@@ -25,28 +25,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Sets an environment variable (or unsets it, for nullptr) for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = getenv(name)) old_ = old;
-    if (value)
-      setenv(name, value, 1);
-    else
-      unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      setenv(name_, old_->c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
 std::string slurp(const std::string& path) {
   try {
     return read_file(path);

@@ -16,28 +16,6 @@ namespace {
 
 namespace gh = rep::github;
 
-// Sets an environment variable for the scope, then puts back what was there.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::optional<std::string>& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value)
-      setenv(name, value->c_str(), 1);
-    else
-      unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      setenv(name_, old_->c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
 TEST(GithubCommands, EscapingOfDataAndProperties) {
   EXPECT_EQ(gh::escape_data("50% done\r\nnext: a, b"), "50%25 done%0D%0Anext: a, b");
   EXPECT_EQ(gh::escape_property("50% done\r\nnext: a, b"), "50%25 done%0D%0Anext%3A a%2C b");
@@ -70,15 +48,15 @@ TEST(GithubSummary, AppendsToTheFileTheVariableNames) {
   TempDir tmp(scratch_root(), "gh-summary");
   std::string file = path_join(tmp.path(), "step_summary");
   {
-    ScopedEnv unset(gh::kStepSummaryEnv, std::nullopt);
+    ScopedEnv unset(gh::kStepSummaryEnv, nullptr);
     EXPECT_FALSE(gh::append_step_summary("# nothing"));
-    ScopedEnv empty(gh::kStepSummaryEnv, std::string());
+    ScopedEnv empty(gh::kStepSummaryEnv, "");
     EXPECT_FALSE(gh::append_step_summary("# nothing"));
   }
   EXPECT_TRUE(std::filesystem::is_empty(tmp.path())) << "no variable, no file";
 
   write_file_atomic(file, "earlier step text\n", 0644, false);
-  ScopedEnv set(gh::kStepSummaryEnv, file);
+  ScopedEnv set(gh::kStepSummaryEnv, file.c_str());
   EXPECT_TRUE(gh::append_step_summary("## cowbench compare\n\n| a | b |\n| --- | --- |"));
   EXPECT_TRUE(gh::append_step_summary("second\n"));
   EXPECT_EQ(read_file(file), "earlier step text\n## cowbench compare\n\n| a | b |\n| --- | --- |\nsecond\n");
@@ -88,7 +66,7 @@ TEST(GithubSummary, StaysUnderGithubsLimit) {
   TempDir tmp(scratch_root(), "gh-summary");
   std::string file = path_join(tmp.path(), "step_summary");
   write_file_atomic(file, std::string(gh::kStepSummaryLimit - 1000, 'x') + "\n", 0644, false);
-  ScopedEnv set(gh::kStepSummaryEnv, file);
+  ScopedEnv set(gh::kStepSummaryEnv, file.c_str());
   std::string table;
   for (int i = 0; i < 200; ++i) table += "| row " + std::to_string(i) + " | 1 |\n";
   EXPECT_TRUE(gh::append_step_summary(table));
@@ -103,7 +81,7 @@ TEST(GithubSummary, StaysUnderGithubsLimit) {
 TEST(GithubSummary, UnwritableFileIsAnErrorNamingIt) {
   TempDir tmp(scratch_root(), "gh-summary");
   std::string file = path_join(tmp.path(), "no/such/dir/summary");
-  ScopedEnv set(gh::kStepSummaryEnv, file);
+  ScopedEnv set(gh::kStepSummaryEnv, file.c_str());
   try {
     gh::append_step_summary("x");
     ADD_FAILURE() << "wrote to a file in a missing directory";

@@ -191,18 +191,7 @@ class HostLoadRun : public ::testing::Test {
     // A container that keeps its CPU busy for a few hundred ms: long against the counters' ticks.
     cfg_.workloads = {"exec:i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"};
     hooks_.import_image = [this](snap::Snapshotter& sn, const std::string&) {
-      PreparedImage p;
-      p.top = "image-sh";
-      try {
-        sn.stat(p.top);
-        p.cached = true;
-        return p;
-      } catch (const Error&) {
-      }
-      auto mounts = sn.prepare(p.top + "-active", "");
-      with_mounted(mounts, tmp_->path(), distro_image(true));
-      sn.commit(p.top, p.top + "-active");
-      return p;
+      return import_distro_image(sn, "image-sh", tmp_->path(), true);
     };
     hooks_.progress = [](const std::string&, int, int) {};
   }

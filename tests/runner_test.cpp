@@ -57,18 +57,7 @@ class Runner : public ::testing::Test {
     cfg_.repeat = 1;
     cfg_.timeout = std::chrono::seconds(60);
     hooks_.import_image = [this](snap::Snapshotter& sn, const std::string&) {
-      PreparedImage p;
-      p.top = with_shell_ ? "image-sh" : "image-nosh";
-      try {
-        sn.stat(p.top);
-        p.cached = true;
-        return p;
-      } catch (const Error&) {
-      }
-      auto mounts = sn.prepare(p.top + "-active", "");
-      with_mounted(mounts, tmp_->path(), distro_image(with_shell_));
-      sn.commit(p.top, p.top + "-active");
-      return p;
+      return import_distro_image(sn, with_shell_ ? "image-sh" : "image-nosh", tmp_->path(), with_shell_);
     };
     hooks_.progress = [](const std::string&, int, int) {};
   }

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
@@ -231,6 +232,35 @@ std::string left_behind(const std::string& dir) {
   for (const auto& m : mounts_under(dir)) out += "mounted: " + m + "\n";
   for (const auto& l : loops_backed_under(dir)) out += "attached: " + l.device + " (" + l.backing_file + ")\n";
   return out;
+}
+
+PreparedImage import_distro_image(snap::Snapshotter& sn, const std::string& name, const std::string& scratch, bool with_shell) {
+  PreparedImage p;
+  p.top = name;
+  try {
+    sn.stat(p.top);
+    p.cached = true;
+    return p;
+  } catch (const Error&) {
+  }
+  with_mounted(sn.prepare(p.top + "-active", ""), scratch, distro_image(with_shell));
+  sn.commit(p.top, p.top + "-active");
+  return p;
+}
+
+ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
+  if (const char* old = std::getenv(name)) old_ = old;
+  if (value)
+    setenv(name, value, 1);
+  else
+    unsetenv(name);
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (old_)
+    setenv(name_, old_->c_str(), 1);
+  else
+    unsetenv(name_);
 }
 
 }  // namespace cowbench::test

@@ -13,6 +13,8 @@
 #include "common/fs.h"
 #include "common/mount.h"
 #include "runner/host_lock.h"
+#include "runner/run.h"
+#include "snapshotters/snapshotter.h"
 
 namespace cowbench::test {
 
@@ -72,6 +74,23 @@ CliResult run_cli(const std::string& binary, const std::string& args);
 // not distort another measurement on this host nor is distorted by one; while another process
 // holds it, this waits, saying so on stderr.
 std::unique_ptr<HostLock> hold_host_lock();
+
+// RunHooks::import_image for tests: the committed snapshot `name` holding distro_image(with_shell),
+// made once per backend through a mount on a fresh directory under `scratch`, then reused.
+PreparedImage import_distro_image(snap::Snapshotter& sn, const std::string& name, const std::string& scratch, bool with_shell);
+
+// Sets (or, for a null value, unsets) an environment variable for the object's lifetime.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
 
 // Mounts `mounts` on a fresh directory, runs fn(target), unmounts.
 void with_mounted(const std::vector<Mount>& mounts, const std::string& scratch, const std::function<void(const std::string&)>& fn);

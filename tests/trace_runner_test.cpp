@@ -57,17 +57,7 @@ class TraceRunner : public ::testing::Test {
     cfg.workloads = workloads;
     RunHooks hooks;
     hooks.import_image = [this](snap::Snapshotter& sn, const std::string&) {
-      PreparedImage p;
-      p.top = "image";
-      try {
-        sn.stat(p.top);
-        p.cached = true;
-        return p;
-      } catch (const Error&) {
-      }
-      with_mounted(sn.prepare("image-active", ""), tmp_->path(), distro_image(true));
-      sn.commit(p.top, "image-active");
-      return p;
+      return import_distro_image(sn, "image", tmp_->path(), true);
     };
     hooks.make_tracer = make_tracer_factory();
     hooks.progress = [](const std::string&, int, int) {};
