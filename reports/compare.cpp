@@ -202,7 +202,9 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
         double diff = row.new_median - row.base_median;
         row.method = Method::kExact;
         row.change = row.base_median != 0 ? diff / std::fabs(row.base_median) : diff == 0 ? 0 : diff > 0 ? INFINITY : -INFINITY;
-        row.verdict = diff == 0 ? Verdict::kSame : diff > 0 ? Verdict::kRegression : Verdict::kImprovement;
+        row.verdict = std::fabs(diff) <= static_cast<double>(m.slack) ? Verdict::kSame
+                      : diff > 0                                       ? Verdict::kRegression
+                                                                       : Verdict::kImprovement;
       } else {
         row.method = Method::kT;
         tested[&m].push_back(Pending{c.rows.size()});

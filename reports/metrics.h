@@ -27,6 +27,11 @@ struct Metric {
   // resolution's edge (0 against one tick) is not a change of orders of magnitude: 1 for
   // exact figures, a USER_HZ tick (10 ms) for CPU times from cpuacct.stat.
   double resolution = 1;
+  // Counters that are allocations (the writable layer's blocks): identical work can end a block
+  // or two apart between runs (directory and metadata blocks; seen: copy db-random-write's upper
+  // took 240,459,776–240,472,064 bytes over 9 runs of one build). Compare takes a difference of at
+  // most this many bytes as the same value.
+  int64_t slack = 0;
 };
 
 // Every numeric figure of a run, in the order of results.json.
