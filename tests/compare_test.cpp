@@ -138,7 +138,8 @@ TEST(Compare, WritableLayerBlocksWithinTheAllocationSlackAreTheSame) {
     return r;
   };
   const int64_t base = 240463872;
-  const auto& blocks = row(rep::compare_results(upper(base), upper(base + 2 * 4096), {}), "disk.upper_bytes");
+  const rep::Comparison two_blocks = rep::compare_results(upper(base), upper(base + 2 * 4096), {});
+  const auto& blocks = row(two_blocks, "disk.upper_bytes");
   EXPECT_EQ(blocks.method, Method::kExact);
   EXPECT_EQ(blocks.verdict, Verdict::kSame);
   EXPECT_EQ(row(rep::compare_results(upper(base), upper(base + 17 * 4096), {}), "disk.upper_bytes").verdict, Verdict::kRegression);
