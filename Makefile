@@ -1,21 +1,35 @@
 # Thin wrapper over the CMake presets: `make run` (main job) and `make test` set everything up themselves.
-.PHONY: all deps configure build test test-unprivileged run bench asan clean fuzz
+.PHONY: all deps deps-run configure configure-run build build-run test test-unprivileged run bench asan clean fuzz
 
 PRESET ?= default
 BUILD_DIR := build/$(PRESET)
 COWBENCH := $(BUILD_DIR)/cowbench
 WORKDIR ?= /var/tmp/cowbench-work
+BUILD_BENCH ?= ON
 
 all: build
 
+# Every package (tests, benchmarks, fuzzer too); `deps-run` only what `make run` needs.
 deps:
-	@./scripts/install-deps.sh
+	@./scripts/install-deps.sh all
+
+deps-run:
+	@./scripts/install-deps.sh run
 
 configure: deps
-	@cmake --preset $(PRESET) >/dev/null
+	@cmake --preset $(PRESET) -DCOWBENCH_BUILD_TESTS=ON -DCOWBENCH_BUILD_BENCH=$(BUILD_BENCH) >/dev/null
+
+# A fresh build directory is configured without the tests and benchmarks (their packages are not
+# installed by `deps-run`); an existing one keeps its configuration (`make test` turns them on).
+configure-run: deps-run
+	@cmake --preset $(PRESET) $(if $(wildcard $(BUILD_DIR)/CMakeCache.txt),,-DCOWBENCH_BUILD_TESTS=OFF -DCOWBENCH_BUILD_BENCH=OFF) >/dev/null
 
 build: configure
 	@cmake --build --preset $(PRESET)
+
+# Only the cowbench binary.
+build-run: configure-run
+	@cmake --build --preset $(PRESET) --target cowbench
 
 # Every test; the root-only ones skip with a reason when not root.
 test: build
@@ -26,7 +40,7 @@ test-unprivileged: build
 
 # The main job: what this host supports, then the default matrix (every available backend,
 # the default workloads on the synthetic `default` image, 4 repeats) into ./cowbench-out/.
-run: build
+run: build-run
 	$(COWBENCH) doctor --workdir $(WORKDIR)
 	$(COWBENCH) run --workdir $(WORKDIR) --out ./cowbench-out $(RUN_ARGS)
 
@@ -44,7 +58,7 @@ fuzz: build
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build and tests.
 asan:
-	@$(MAKE) test PRESET=asan
+	@$(MAKE) test PRESET=asan BUILD_BENCH=OFF
 
 clean:
 	rm -rf build

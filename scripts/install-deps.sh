@@ -1,17 +1,40 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cowbench builds and runs with; idempotent (only what is missing).
+#
+#   install-deps.sh run   what `make run` needs: build the cowbench binary (with its eBPF tracer)
+#                         and run the default matrix on every backend
+#   install-deps.sh all   (the default) also what the tests, benchmarks and fuzzer need (`make test`)
 set -euo pipefail
 
-packages=(
-  build-essential cmake ninja-build pkg-config git
-  clang llvm libbpf-dev bpftool
-  liburing-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev libarchive-dev libssl-dev
-  xfsprogs btrfs-progs fuse3 fuse-overlayfs
-  e2fsprogs util-linux attr acl kmod
-  umoci busybox-static libclang-rt-dev
-  python3-jsonschema python3-yaml chromium
+# The cowbench binary: toolchain, the libraries it links, the BPF tracer's toolchain, the programs
+# the backends run (mkfs.xfs, mkfs.btrfs, fuse-overlayfs, fusermount3, modprobe) and the static
+# busybox the synthetic images carry as their shell.
+run_packages=(
+  build-essential cmake ninja-build pkg-config
+  clang libbpf-dev bpftool
+  liburing-dev libfmt-dev libcli11-dev nlohmann-json3-dev libarchive-dev libssl-dev
+  xfsprogs btrfs-progs fuse3 fuse-overlayfs kmod busybox-static
 )
+
+# Only the tests, benchmarks and fuzzer: GoogleTest and Google Benchmark, libFuzzer and the LLVM
+# tools, the programs the tests drive (umoci, python3's JSON Schema and YAML checks, Chromium for
+# the HTML screenshot test, the attr/acl/e2fsprogs/util-linux tools) and git.
+test_packages=(
+  git llvm libclang-rt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  e2fsprogs util-linux attr acl
+  umoci python3-jsonschema python3-yaml chromium
+)
+
+group="${1:-all}"
+case "$group" in
+  run) packages=("${run_packages[@]}") ;;
+  all) packages=("${run_packages[@]}" "${test_packages[@]}") ;;
+  *)
+    echo "install-deps: unknown group '$group' (run: what \`make run\` needs; all: also the tests)" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
