@@ -20,8 +20,8 @@
 namespace cowbench::img {
 namespace {
 
-// Copies the entries of a tar layer into `out`, with the device policy; returns the
-// skipped device nodes' paths through `layer` and `result`.
+// Copies the entries of a tar layer into `out` under the device policy; returns how many it
+// wrote. Skipped device nodes are counted in `layer`, the first few named in `result`.
 uint64_t copy_tar_layer(const std::string& file, LayerWriter& out, DevicePolicy devices, PackedLayer& layer,
                         PackResult& result) {
   LayerExpect expect;
@@ -95,9 +95,11 @@ PackResult pack_image(const PackOptions& o) {
 
   std::string out = o.out;
   while (out.size() > 1 && out.back() == '/') out.pop_back();
-  std::string parent = out.find('/') == std::string::npos ? "." : out.substr(0, out.rfind('/'));
-  if (parent.empty()) parent = "/";
-  make_dirs(parent);
+  size_t slash = out.rfind('/');
+  std::string parent = slash == std::string::npos ? std::string(".") : out.substr(0, std::max<size_t>(slash, 1));
+  struct stat ps {};
+  if (::stat(parent.c_str(), &ps) != 0 || !S_ISDIR(ps.st_mode))
+    fail(Errc::kInvalidInput, "--out {}: its parent directory {} does not exist", o.out, parent);
   TempDir tmp(parent, ".cowbench-pack");
   std::string staging = path_join(tmp.path(), "image");
   PackResult result;

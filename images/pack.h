@@ -42,7 +42,8 @@ struct PackResult {
 // into a temporary directory next to `out` and renamed into place, so a failure leaves
 // nothing behind. Errors: kInvalidInput for no layers, a layer that does not exist, is
 // neither a file nor a directory, or is not a valid tar, or (kRefuse) a device node;
-// kAlreadyExists when `out` exists and is not an empty directory.
+// kAlreadyExists when `out` exists and is not an empty directory; kInvalidInput when its
+// parent directory does not exist.
 PackResult pack_image(const PackOptions& options);
 
 }  // namespace cowbench::img

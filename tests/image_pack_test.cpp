@@ -147,6 +147,13 @@ TEST_F(Pack, BadInputLeavesNothing) {
   EXPECT_TRUE(list_tree(o.out).size() == 1u) << dump_tree(list_tree(o.out));
   EXPECT_TRUE(leftovers().empty());
 
+  // An --out whose parent does not exist: refused, nothing made on the way.
+  o.layers = {base_};
+  o.out = path_join(tmp_->path(), "none/deeper/out");
+  EXPECT_THROW(img::pack_image(o), Error);
+  struct stat st {};
+  EXPECT_NE(stat(path_join(tmp_->path(), "none").c_str(), &st), 0);
+
   // The command line: exit 2 and the reason, for a non-empty --out and a missing layer.
   CliResult r = run_cli(COWBENCH_BIN, "image pack --layer " + base_ + " --out " + out);
   EXPECT_EQ(r.code, 2) << r.out;

@@ -13,6 +13,7 @@
 #include "reports/results.h"
 #include "runner/run.h"
 #include "runner/run_hooks.h"
+#include "tests/report_checks.h"
 #include "tests/test_util.h"
 
 namespace cowbench::test {
@@ -147,6 +148,12 @@ TEST_F(RealImage, RootfsTarRunsPython) {
     EXPECT_GT(im.at("skipped_devices").get<int64_t>(), 0) << backend << ": mmdebstrap's /dev nodes are counted";
   }
   for (const auto& run : r.runs) EXPECT_EQ(run.copyup_events, 0) << run.backend << ": starting python writes nothing";
+  // results.json, with the image's device figures, against docs/results.schema.json.
+  if (auto why = schema_skip_reason()) {
+    std::cout << "schema check skipped: " << *why << "\n";
+  } else {
+    EXPECT_EQ(schema_errors(path_join(tmp_->path(), "out-1/results.json")), "");
+  }
 }
 
 // base = the rootfs tar, app = a directory with a 40 MB sqlite database and a .deb, packed by
