@@ -309,6 +309,7 @@ class Applier {
                                   e.type == EntryType::kChar ? "character" : "block", e.dev_major, e.dev_minor));
       if (opt_.devices == DevicePolicy::kSkip) {
         ++st_.skipped;
+        if (++st_.skipped_devices <= kMaxNamedDevices) st_.skipped_device_paths.push_back("/" + e.path);
         return;  // whatever a lower layer has at this path stays
       }
       type = e.type == EntryType::kChar ? S_IFCHR : S_IFBLK;

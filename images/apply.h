@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "images/layer_reader.h"
 
@@ -26,6 +27,9 @@ struct ApplyOptions {
   bool preserve_owners = true;
 };
 
+// How many skipped device nodes LayerStats names (the rest are only counted).
+inline constexpr size_t kMaxNamedDevices = 8;
+
 struct LayerStats {
   uint64_t entries = 0;
   uint64_t files = 0;
@@ -36,6 +40,8 @@ struct LayerStats {
   uint64_t whiteouts = 0;    // ".wh.NAME" entries
   uint64_t opaques = 0;      // ".wh..wh..opq" entries
   uint64_t skipped = 0;      // device nodes skipped by policy, unsupported xattrs
+  uint64_t skipped_devices = 0;                    // of those, the device nodes
+  std::vector<std::string> skipped_device_paths;   // the first few of them (kMaxNamedDevices)
   uint64_t file_bytes = 0;   // regular file data written
   LayerDigests digests;      // of the blob as read (verified when the reader had expectations)
 };

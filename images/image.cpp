@@ -9,11 +9,13 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "images/changeset.h"
+#include "images/rootfs.h"
 #include "images/synth.h"
 
 namespace cowbench::img {
@@ -412,7 +414,9 @@ ImageRef parse_ref(const std::string& text) {
   ImageRef r;
   r.text = text;
   auto bad = [&](const std::string& why) -> void {
-    fail(Errc::kInvalidInput, "image reference '{}': {} (forms: oci:DIR[:TAG], docker-archive:FILE, synth:PROFILE[@SEED])",
+    fail(Errc::kInvalidInput,
+         "image reference '{}': {} (forms: oci:DIR[:TAG], docker-archive:FILE, synth:PROFILE[@SEED], rootfs:FILE.tar, "
+         "dir:PATH)",
          text, why);
   };
   if (text.starts_with("oci:")) {
@@ -430,6 +434,15 @@ ImageRef parse_ref(const std::string& text) {
     r.kind = ImageRef::Kind::kDockerArchive;
     r.path = text.substr(15);
     if (r.path.empty()) bad("no file");
+  } else if (text.starts_with("rootfs:") || text.starts_with("dir:")) {
+    bool dir = text.starts_with("dir:");
+    r.kind = dir ? ImageRef::Kind::kDir : ImageRef::Kind::kRootfs;
+    r.path = text.substr(dir ? 4 : 7);
+    if (r.path.empty()) bad(dir ? "no directory" : "no file");
+    struct stat st {};
+    if (::stat(r.path.c_str(), &st) != 0) bad(fmt::format("{}: {}", r.path, std::strerror(errno)));
+    if (dir && !S_ISDIR(st.st_mode)) bad(r.path + " is not a directory");
+    if (!dir && !S_ISREG(st.st_mode)) bad(r.path + " is not a regular file (rootfs: takes a tar file; dir: a directory)");
   } else if (text.starts_with("synth:")) {
     r.kind = ImageRef::Kind::kSynth;
     r.profile = text.substr(6);
@@ -511,6 +524,8 @@ Image open_image(const ImageRef& ref, const std::string& cache_dir, const OpenOp
   switch (ref.kind) {
     case ImageRef::Kind::kOci: return OciLayout(ref.path).open(ref, options);
     case ImageRef::Kind::kDockerArchive: return open_docker_archive(ref);
+    case ImageRef::Kind::kRootfs: return open_rootfs_image(ref);
+    case ImageRef::Kind::kDir: return open_dir_image(ref, cache_dir);
     case ImageRef::Kind::kSynth: {
       if (cache_dir.empty()) fail(Errc::kInvalidInput, "{}: synthetic images need a cache directory", ref.text);
       return OciLayout(synth_dir(ref, cache_dir)).open(ref, options);

@@ -1,4 +1,4 @@
-// Images: references (oci:, docker-archive:, synth:), OCI layouts and docker-archive tarballs, opened and checked.
+// Images: references (oci:, docker-archive:, synth:, rootfs:, dir:), OCI layouts and docker-archive tarballs, opened and checked.
 #pragma once
 
 #include <cstdint>
@@ -19,17 +19,21 @@ namespace cowbench::img {
 //                            the org.opencontainers.image.ref.name annotation
 //   docker-archive:FILE      a `docker save` tarball (legacy or docker ≥ 25's OCI-in-tar)
 //   synth:PROFILE[@SEED]     a synthetic image (see synth.h), generated into the cache
+//   rootfs:FILE              a whole file system in one tar (.tar, .tar.gz, .tar.zst):
+//                            one layer (see rootfs.h)
+//   dir:PATH                 a directory tree as one layer, packed into the cache (rootfs.h)
 struct ImageRef {
-  enum class Kind { kOci, kDockerArchive, kSynth };
+  enum class Kind { kOci, kDockerArchive, kSynth, kRootfs, kDir };
   Kind kind = Kind::kSynth;
-  std::string path;     // oci: the layout directory; docker-archive: the file
+  std::string path;     // oci: the layout directory; docker-archive, rootfs: the file; dir: the directory
   std::string tag;      // oci: the ref name, "" for the only image (or the platform's)
   std::string profile;  // synth
   uint64_t seed = 1;    // synth
   std::string text;     // as given
 };
 
-// Throws kInvalidInput naming the reference and the accepted forms.
+// Throws kInvalidInput naming the reference and the accepted forms; for rootfs: and dir:
+// also when the file / directory does not exist (or is of the other kind), before any work.
 ImageRef parse_ref(const std::string& text);
 
 struct Platform {
@@ -62,7 +66,7 @@ struct LayerInfo {
 // blobs are only read (and verified) when opened.
 struct Image {
   ImageRef ref;
-  std::string format;    // "oci" | "docker-archive"
+  std::string format;    // "oci" | "docker-archive" | "rootfs" | "dir"
   std::string location;  // the layout directory or the archive file
   Descriptor manifest;   // OCI: the selected manifest; docker-archive: the config's digest
   std::string config_digest;
@@ -86,7 +90,7 @@ struct OpenOptions {
   std::string platform;  // "os/arch[/variant]" to pick from an index; "" = this host's
 };
 
-// Opens an image. OCI: reads oci-layout and index.json, follows nested indexes / manifest
+// Opens an image (rootfs: and dir: in rootfs.h). OCI: reads oci-layout and index.json, follows nested indexes / manifest
 // lists to the manifest of the platform (or TAG), verifies manifest and config blobs
 // against their descriptors (digest and size) and checks diff_ids against the layers.
 // docker-archive: reads manifest.json and the config from the tarball without unpacking it.

@@ -23,10 +23,12 @@ struct ImportOptions {
 struct LayerImport {
   std::string digest;    // the blob's digest ("" for legacy docker-archive layers)
   std::string diff_id;
-  std::string chain_id;  // the committed snapshot's name
+  std::string chain_id;  // the committed snapshot's name (layer_snapshot_name of the layer's chain id)
   bool reused = false;   // it was already committed (cache hit): nothing was read
   int64_t prepare_ns = 0, mount_ns = 0, apply_ns = 0, unmount_ns = 0, commit_ns = 0;
   LayerStats stats;      // zero when reused
+  uint64_t skipped_devices = 0;  // device nodes left out by the policy (from the snapshot's labels when reused)
+  std::vector<std::string> skipped_device_paths;  // the first few of them
 };
 
 struct ImportResult {
@@ -35,13 +37,23 @@ struct ImportResult {
   int64_t total_ns = 0;
   uint64_t uncompressed_bytes = 0;  // tar bytes applied (0 when everything was reused)
   bool reused = false;              // every layer came from the cache
+  uint64_t skipped_devices = 0;     // device nodes the policy left out, all layers
+  std::vector<std::string> skipped_device_paths;  // the first few of them (kMaxNamedDevices)
 };
 
-// Makes `image`'s layer chain in `sn`: for each layer, when a committed snapshot named by
-// its chain id exists (with the expected parent) it is reused; otherwise an active snapshot
-// is prepared on the previous one, mounted under options.scratch_dir, the layer is applied
-// through the mount (apply_layer), unmounted, and committed under the chain id (labels
-// cowbench.image.diff-id / .layer). Through an overlay mount the kernel records deletions
+// The name of the committed snapshot holding the layer chain `chain_id` applied under the
+// device policy: the chain id itself for refuse and skip (a layer refuse accepts has no device
+// nodes, so both give the same content), and for allow, which may add device nodes, a digest
+// of the chain id and the policy ("sha256:…"), so that the two contents are cached apart.
+std::string layer_snapshot_name(const std::string& chain_id, DevicePolicy devices);
+
+// Makes `image`'s layer chain in `sn`: for each layer, when a committed snapshot named
+// layer_snapshot_name(chain id, policy) exists (with the expected parent) it is reused;
+// otherwise an active snapshot is prepared on the previous one, mounted under
+// options.scratch_dir, the layer is applied through the mount (apply_layer), unmounted, and
+// committed under that name (labels cowbench.image.diff-id / .layer, and
+// .skipped-devices / .skipped-device-paths when the device policy left nodes out, so that a
+// reused layer still reports them). Through an overlay mount the kernel records deletions
 // as whiteouts and opaque directories in the upper layer; copy/reflink/btrfs backends see
 // plain deletions. A failed layer leaves nothing behind (its active snapshot is removed).
 // `fresh` first removes the image's existing chain snapshots (kFailedPrecondition if one of

@@ -34,6 +34,9 @@ struct RunConfig {
   uint64_t seed = 1;
   std::chrono::seconds timeout{300};   // per container
   bool fresh = false;                  // ignore cached image layers
+  // Device nodes in the image's layers (img::DevicePolicy): "refuse" the image, "skip" them
+  // (counted in config.images, said once on stderr) or "allow" them (mknod).
+  std::string devices = "skip";
   std::vector<int> scale_out;          // container counts for scale-out (empty: the plan's)
   // The CPU each container's workload runs on, while cowbench itself and what it starts (FUSE
   // daemons, the tracer's reader) keep off it: "none" (not pinned), "last" (the last CPU
@@ -62,6 +65,8 @@ struct PreparedImage {
   std::string top;         // committed snapshot name (chain id)
   int64_t import_ns = 0;   // 0 when it came from the cache
   bool cached = false;
+  std::string devices;              // the device policy it was imported under
+  uint64_t skipped_devices = 0;     // device nodes that policy left out
   nlohmann::json info = nlohmann::json::object();  // layers, sizes
 };
 

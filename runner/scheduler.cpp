@@ -174,7 +174,11 @@ void Scheduler::open_backends() {
     results_.host["storage"][name] = b.sn->storage();  // loop device and its mode, or none
     progress(fmt::format("importing {} into {}", cfg_.image, name));
     b.image = hooks_.import_image(*b.sn, name);
-    results_.config["images"][name] = {{"top", b.image.top}, {"import_ns", b.image.import_ns}, {"cached", b.image.cached}};
+    results_.config["images"][name] = {{"top", b.image.top},
+                                        {"import_ns", b.image.import_ns},
+                                        {"cached", b.image.cached},
+                                        {"devices", b.image.devices},
+                                        {"skipped_devices", b.image.skipped_devices}};
     ctx_.backends.push_back(std::move(b));
   }
   if (ctx_.backends.empty()) fail(Errc::kUnsupported, "no backend is available here (see cowbench doctor)");

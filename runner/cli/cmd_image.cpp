@@ -1,4 +1,4 @@
-// CLI commands about images: `image synth` (write a synthetic OCI layout) and `image inspect REF`.
+// CLI commands about images: `image synth` (a synthetic OCI layout), `image inspect REF`, `image pack` (layers → OCI).
 #include <fmt/format.h>
 
 #include <iostream>
@@ -7,6 +7,7 @@
 
 #include "common/fs.h"
 #include "images/image.h"
+#include "images/pack.h"
 #include "images/synth.h"
 #include "runner/cli/command.h"
 
@@ -116,10 +117,43 @@ int run_inspect(const InspectArgs& a) {
   return 0;
 }
 
+struct PackArgs {
+  std::vector<std::string> layers;
+  std::string out;
+  std::string tag;
+  std::string compression = "gzip";
+  std::string devices = "skip";
+};
+
+int run_pack(const PackArgs& a) {
+  img::PackOptions o;
+  o.layers = a.layers;
+  o.out = a.out;
+  o.tag = a.tag;
+  o.compression = parse_compression(a.compression);
+  o.devices = img::parse_device_policy(a.devices);
+  img::PackResult r = img::pack_image(o);
+  if (r.skipped_devices > 0) {
+    std::string names;
+    for (const auto& p : r.skipped_device_paths) names += (names.empty() ? "" : ", ") + p;
+    if (r.skipped_devices > r.skipped_device_paths.size()) names += ", ...";
+    fmt::print(stderr, "cowbench: skipped {} device node{} ({}); --devices allow to keep them\n", r.skipped_devices,
+               r.skipped_devices == 1 ? "" : "s", names);
+  }
+  for (size_t i = 0; i < r.layers.size(); ++i) {
+    const auto& l = r.layers[i];
+    std::cout << fmt::format("layer {} {} ({}): {} entries, {:.1f} MB, {:.1f} MB stored\n", i + 1, l.source,
+                             l.directory ? "directory" : "tar", l.entries, l.uncompressed_size / 1e6, l.size / 1e6);
+  }
+  std::cout << fmt::format("wrote {}: manifest {}\nuse it as --image oci:{}{}\n", r.dir, r.manifest_digest, r.dir,
+                           a.tag.empty() ? "" : ":" + a.tag);
+  return 0;
+}
+
 }  // namespace
 
 void add_image_commands(CLI::App& app, Commands& out) {
-  auto* image = app.add_subcommand("image", "synthetic images and image inspection");
+  auto* image = app.add_subcommand("image", "synthetic images, image inspection, images packed from tarballs and directories");
   image->require_subcommand(1);
 
   auto sa = std::make_shared<SynthArgs>();
@@ -137,12 +171,26 @@ void add_image_commands(CLI::App& app, Commands& out) {
 
   auto ia = std::make_shared<InspectArgs>();
   auto* inspect = image->add_subcommand("inspect", "layers, sizes, file counts and whiteouts of an image (verified)");
-  inspect->add_option("ref", ia->ref, "oci:DIR[:TAG] | docker-archive:FILE | synth:PROFILE[@SEED]")->required();
+  inspect->add_option("ref", ia->ref,
+                      "oci:DIR[:TAG] | docker-archive:FILE | synth:PROFILE[@SEED] | rootfs:FILE.tar[.gz|.zst] | dir:PATH")
+      ->required();
   inspect->add_option("--workdir", ia->workdir, "work directory (synthetic images are cached in WORKDIR/images)")
       ->capture_default_str();
   inspect->add_option("--platform", ia->platform, "os/arch[/variant] to pick from a multi-platform index (default: this host)");
   inspect->add_flag("--json", ia->json, "print one JSON object");
   out.push_back({inspect, [ia] { return run_inspect(*ia); }});
+
+  auto pa = std::make_shared<PackArgs>();
+  auto* pack = image->add_subcommand("pack", "build a multi-layer OCI image layout from tarballs and directories, in order");
+  pack->add_option("--layer", pa->layers, "a layer, bottom first: a tar file (.tar, .tar.gz, .tar.zst) or a directory (repeatable)")
+      ->required();
+  pack->add_option("--out", pa->out, "the OCI layout directory to create (must not exist or be empty)")->required();
+  pack->add_option("--tag", pa->tag, "tag the image (use it as oci:OUT:TAG)");
+  pack->add_option("--compression", pa->compression, "gzip|zstd|none")->capture_default_str();
+  pack->add_option("--devices", pa->devices, "device nodes in the layers: skip (left out, counted), refuse or allow")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"refuse", "skip", "allow"}));
+  out.push_back({pack, [pa] { return run_pack(*pa); }});
 }
 
 }  // namespace cowbench

@@ -179,7 +179,13 @@ void add_run_commands(CLI::App& app, Commands& out) {
   auto* run = app.add_subcommand("run", "run workloads in containers on every backend and measure them");
   run->add_option("--backends", o->backends, "comma-separated backends (default: every available one)");
   run->add_option("--workloads", o->workloads, "comma-separated workloads, or exec:CMD (default: see list workloads)");
-  run->add_option("--image", o->cfg.image, "oci:DIR[:TAG] | docker-archive:FILE | synth:PROFILE[@SEED]")->capture_default_str();
+  run->add_option("--image", o->cfg.image,
+                  "oci:DIR[:TAG] | docker-archive:FILE | synth:PROFILE[@SEED] | rootfs:FILE.tar[.gz|.zst] | dir:PATH")
+      ->capture_default_str();
+  run->add_option("--devices", o->cfg.devices,
+                  "device nodes in the image: skip (left out, counted), refuse (the import fails) or allow (mknod)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"refuse", "skip", "allow"}));
   run->add_option("--platform", o->cfg.platform, "os/arch[/variant] to pick from a multi-platform image (default: this host)");
   run->add_option("--repeat", o->cfg.repeat, "measured repeats per backend and workload")->capture_default_str()->check(CLI::Range(1, 1000));
   run->add_option("--cache", o->cfg.cache, "warm, or cold: drop caches before each run")->capture_default_str()->check(CLI::IsMember({"warm", "cold"}));
