@@ -36,6 +36,9 @@ class ContainerExecutor final : public ShapeExecutor {
     so.mounts = c.mounts();
     so.rootfs = c.rootfs();
     so.timeout = ctx_.cfg.timeout;
+    // A workload that ends itself at the timeout (exec --ready, to report the output it saw)
+    // gets there first; the container's own timeout is the backstop.
+    if (p.w->ends_at_timeout()) so.timeout += std::chrono::seconds(5);
     so.cgroup = &cg;
     so.cancel = &ctx_.stop;
     so.cpu = ctx_.container_cpu;
@@ -63,8 +66,9 @@ class ContainerExecutor final : public ShapeExecutor {
       run.status = "failed";
       run.error = r.error;
     } else {
-      run.wall_ns = r.run_ns;
-      fill_outcome(wl::outcome_from_json(r.result), run);
+      wl::Outcome o = wl::outcome_from_json(r.result);
+      run.wall_ns = o.wall_ns >= 0 ? o.wall_ns : r.run_ns;
+      fill_outcome(o, run);
     }
     if (ctx_.tracer) fill_trace(traced, run);
     apply_measure(measure_snapshot(*b.sn, b.spec->caps, c.key(), c.mounts(), &ctx_.lower_files,

@@ -14,6 +14,7 @@
 #include "ebpf/trace_session.h"
 #include "runner/shard.h"
 #include "snapshotters/registry.h"
+#include "workloads/exec.h"
 #include "workloads/workload.h"
 
 namespace cowbench {
@@ -23,6 +24,9 @@ struct RunConfig {
   std::vector<std::string> backends;   // empty: every backend available here
   std::map<std::string, snap::BackendOptions> backend_options;
   std::vector<std::string> workloads;  // empty: wl::default_workloads()
+  // The exec workloads of --exec (and exec:CMD turned into specs by the CLI); `workloads` lists
+  // each by its display name (wl::exec_display_name), which picks it out of here.
+  std::vector<wl::ExecSpec> execs;
   std::string image = "synth:default";
   std::string platform;                // os/arch[/variant] to pick from an index; "" = this host
   int repeat = 4;

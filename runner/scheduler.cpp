@@ -196,11 +196,12 @@ void Scheduler::plan_workloads() {
   for (const auto& n : names) {
     Planned p;
     p.name = n;
-    p.w = wl::make_workload(n);
+    p.w = wl::make_run_workload(n, cfg_.execs, cfg_.timeout);
     p.plan = p.w->plan(files_, cfg_.seed);
     if (p.w->shape() == wl::Shape::kScaleOut && !cfg_.scale_out.empty()) p.plan["containers"] = cfg_.scale_out;
     for (const auto& m : p.w->modified_lower_files(p.plan)) p.modified.insert(m);
     results_.config["plans"][n] = {{"modified_lower_files", p.modified.size()}};
+    results_.config["plans"][n].update(p.w->plan_facts(p.plan));
     planned_.push_back(std::move(p));
   }
 }

@@ -14,9 +14,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/error.h"
 #include "common/fs.h"
 #include "common/mount.h"
 #include "tests/test_util.h"
+#include "workloads/exec.h"
 
 namespace cowbench::test {
 namespace {
@@ -161,6 +163,120 @@ TEST(Cli, SigintKeepsFinishedRuns) {
   EXPECT_LT(j["runs"].size(), 100u);
   for (const auto& run : j["runs"]) EXPECT_EQ(run["status"], "ok") << run.dump();
   EXPECT_TRUE(mounts_under(w.path()).empty());
+}
+
+
+// --exec, --exec-name, --ready: how they pair, in command-line order.
+using Opts = std::vector<std::pair<std::string, std::string>>;
+
+std::string invalid_input_message(const Opts& in) {
+  try {
+    wl::pair_exec_options(in);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::kInvalidInput) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "accepted";
+  return "";
+}
+
+TEST(ExecOptions, NamesPairByPositionAndReadyWithTheExecBefore) {
+  auto specs = wl::pair_exec_options({{"exec", "python3 -c \"import os,re\""},
+                                      {"ready", "Serving HTTP"},
+                                      {"exec-name", "py"},
+                                      {"exec", "sh -c 'ls /, /etc'"},
+                                      {"exec-name", "ls"}});
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(specs[0].command, "python3 -c \"import os,re\"") << "commas and quotes kept";
+  EXPECT_EQ(specs[0].name, "py");
+  EXPECT_EQ(specs[0].ready, "Serving HTTP");
+  EXPECT_EQ(specs[1].command, "sh -c 'ls /, /etc'");
+  EXPECT_EQ(specs[1].name, "ls");
+  EXPECT_EQ(specs[1].ready, "") << "the --ready before it is the first --exec's";
+  // Names may all come after the commands.
+  specs = wl::pair_exec_options({{"exec", "a"}, {"exec", "b"}, {"ready", "x"}, {"exec-name", "A"}, {"exec-name", "B"}});
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(specs[0].name, "A");
+  EXPECT_EQ(specs[1].name, "B");
+  EXPECT_EQ(specs[0].ready, "");
+  EXPECT_EQ(specs[1].ready, "x");
+  EXPECT_TRUE(wl::pair_exec_options({}).empty());
+}
+
+TEST(ExecOptions, BadPairingsAreInvalidInput) {
+  EXPECT_NE(invalid_input_message({{"exec", "a"}, {"exec", "b"}, {"exec-name", "A"}}).find("1 --exec-name for 2 --exec"),
+            std::string::npos);
+  EXPECT_NE(invalid_input_message({{"exec-name", "A"}}).find("for 0 --exec"), std::string::npos);
+  EXPECT_NE(invalid_input_message({{"ready", "up"}}).find("no --exec before it"), std::string::npos);
+  EXPECT_NE(invalid_input_message({{"ready", "up"}, {"exec", "a"}}).find("no --exec before it"), std::string::npos);
+  EXPECT_NE(invalid_input_message({{"exec", "a"}, {"ready", "x"}, {"ready", "y"}}).find("two --ready"), std::string::npos);
+  EXPECT_NE(invalid_input_message({{"exec", "a"}, {"ready", "(unclosed"}}).find("not a regular expression"),
+            std::string::npos);
+  EXPECT_NE(invalid_input_message({{"exec", ""}}).find("needs a command"), std::string::npos);
+  EXPECT_NE(invalid_input_message({{"exec", "a"}, {"exec-name", "x,y"}}).find("comma"), std::string::npos);
+}
+
+TEST(ExecOptions, DisplayNames) {
+  EXPECT_EQ(wl::exec_display_name({"ls /", "", ""}), "exec:ls /");
+  EXPECT_EQ(wl::exec_display_name({"ls /", "listing", ""}), "listing");
+  // White space runs become one space; longer than 32 characters: cut, with an ellipsis.
+  EXPECT_EQ(wl::exec_display_name({"echo  a\n\techo b  ", "", ""}), "exec:echo a echo b");
+  std::string long_cmd = "python3 -c \"import os,re; print(os.getcwd())\"";
+  EXPECT_EQ(wl::exec_display_name({long_cmd, "", ""}), "exec:" + long_cmd.substr(0, 32) + "\u2026");
+  // Cut between whole UTF-8 characters (each 'é' is two bytes).
+  std::string accents;
+  for (int i = 0; i < 40; ++i) accents += "\u00e9";
+  std::string shown = wl::exec_display_name({accents, "", ""});
+  EXPECT_EQ(shown, "exec:" + accents.substr(0, 64) + "\u2026");
+}
+
+TEST(ExecOptions, WorkloadNamesMustBeDistinct) {
+  std::vector<wl::ExecSpec> two = {{"python3 -c 'print(1)' # the first of two commands", "", ""},
+                                   {"python3 -c 'print(1)' # the first of two that differ late", "", ""}};
+  try {
+    wl::check_workload_names({}, two);
+    ADD_FAILURE() << "two commands with one display name accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find("--exec-name"), std::string::npos) << e.what();
+  }
+  two[0].name = "one";
+  EXPECT_NO_THROW(wl::check_workload_names({"startup", "one", wl::exec_display_name(two[1])}, two));
+  EXPECT_THROW(wl::check_workload_names({}, {{"true", "startup", ""}}), Error) << "a built-in workload's name";
+  EXPECT_THROW(wl::check_workload_names({}, {{"true", "exec:false", ""}}), Error);
+  EXPECT_THROW(wl::check_workload_names({}, {{"true", "same", ""}, {"false", "same", ""}}), Error);
+  EXPECT_THROW(wl::check_workload_names({"startup", "startup"}, {}), Error);
+  // The workload of a run is picked out by its display name.
+  auto w = wl::make_run_workload("one", two, std::chrono::seconds(3));
+  EXPECT_EQ(w->plan({}, 1).at("cmd"), two[0].command);
+  EXPECT_EQ(wl::make_run_workload("startup", two, std::chrono::seconds(3))->name(), "startup");
+}
+
+TEST(ExecOptions, ReadyIsInThePlanWithTheTimeout) {
+  auto w = wl::make_run_workload("web", {{"httpd -f", "web", "listening on"}}, std::chrono::seconds(7));
+  auto plan = w->plan({}, 1);
+  EXPECT_EQ(plan.at("ready"), "listening on");
+  EXPECT_EQ(plan.at("timeout_ms"), 7000);
+  EXPECT_TRUE(w->ends_at_timeout());
+  EXPECT_EQ(w->plan_facts(plan), (nlohmann::json{{"command", "httpd -f"}, {"ready", "listening on"}}));
+  EXPECT_FALSE(wl::make_workload("exec:true")->ends_at_timeout());
+}
+
+// The same mistakes on the command line: exit 2 with one line, before anything is touched.
+TEST(Cli, ExecOptionMistakesExitTwo) {
+  TempDir w(scratch_root(), "cli-exec");
+  std::string dirs = fmt::format(" --workdir {}/work --out {}/out", w.path(), w.path());
+  for (const char* args : {"run --ready up", "run --workloads exec:true --ready up", "run --exec true --exec false --exec-name a",
+                           "run --exec-name a", "run --exec true --ready up --ready down", "run --exec true --ready '('",
+                           "run --exec 'echo 1' --exec 'echo  1'", "run --exec true --exec-name startup",
+                           "run --workloads exec:true --exec true"}) {
+    Result r = run(args + dirs);
+    EXPECT_EQ(r.code, 2) << "'" << args << "': " << r.out;
+    EXPECT_EQ(lines(r.out), 1) << "'" << args << "' must give a one-line message, got:\n" << r.out;
+  }
+  EXPECT_FALSE(std::filesystem::exists(w.path() + "/work")) << "refused before any work";
+  Result help = run("run --help");
+  for (const char* opt : {"--exec", "--exec-name", "--ready"}) EXPECT_NE(help.out.find(opt), std::string::npos) << opt;
 }
 
 }  // namespace

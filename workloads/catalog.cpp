@@ -1,9 +1,7 @@
 // The built-in workloads: startup, append-log, db-random-write, metadata, pkg-install,
-// containerd-bench, scale-out and exec:CMD.
+// containerd-bench and scale-out; exec:CMD is workloads/exec.cpp's.
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +19,7 @@
 #include "common/sha256.h"
 #include "snapshotters/snapshot_keys.h"
 #include "snapshotters/snapshotter.h"
+#include "workloads/exec.h"
 #include "workloads/io_engine.h"
 #include "workloads/workload.h"
 
@@ -442,67 +441,10 @@ class ScaleOut final : public Workload {
   Outcome run(const json& plan) const override { return read_all(plan); }
 };
 
-class Exec final : public Workload {
- public:
-  explicit Exec(std::string cmd) : cmd_(std::move(cmd)) {}
-  std::string name() const override { return "exec:" + cmd_; }
-  std::string description() const override { return "run a command with /bin/sh -c inside the container"; }
-  json plan(const FileList&, uint64_t) const override { return {{"cmd", cmd_}}; }
-  Outcome run(const json& plan) const override {
-    std::string cmd = plan.at("cmd").get<std::string>();
-    if (access("/bin/sh", X_OK) != 0)
-      fail(Errc::kInvalidInput, "exec: the image has no /bin/sh to run '{}' with", cmd);
-    int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) != 0) fail_sys("pipe");
-    Outcome o;
-    int64_t t0 = monotonic_ns();
-    pid_t pid = fork();
-    if (pid < 0) fail_sys("fork");
-    if (pid == 0) {
-      dup2(errpipe[1], STDERR_FILENO);
-      int null = open("/dev/null", O_RDWR);
-      if (null >= 0) {
-        dup2(null, STDIN_FILENO);
-        dup2(null, STDOUT_FILENO);
-      }
-      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(errpipe[1]);
-    std::string err;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(errpipe[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-      if (n <= 0) continue;
-      err.append(buf, static_cast<size_t>(n));
-      if (err.size() > 64 * 1024) err.erase(0, err.size() - 4096);
-    }
-    close(errpipe[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    o.latencies_ns.push_back(monotonic_ns() - t0);
-    o.ops = 1;
-    o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (WIFSIGNALED(status))
-      err += fmt::format("{}killed by signal {} ({})\n", err.empty() || err.back() == '\n' ? "" : "\n",
-                         sigabbrev_np(WTERMSIG(status)) ? fmt::format("SIG{}", sigabbrev_np(WTERMSIG(status))) : "?",
-                         strsignal(WTERMSIG(status)));
-    o.stderr_tail = err.size() > 2048 ? err.substr(err.size() - 2048) : err;
-    Sha256 d;
-    d.update(cmd);
-    d.update(std::to_string(o.exit_code));
-    o.digest = d.hex();
-    return o;
-  }
-
- private:
-  std::string cmd_;
-};
-
 }  // namespace
 
 std::vector<std::string> Workload::modified_lower_files(const json&) const { return {}; }
+json Workload::plan_facts(const json&) const { return json::object(); }
 Outcome Workload::run(const json&) const {
   fail(Errc::kFailure, "workload {} does not run inside a container", name());
 }
@@ -513,7 +455,7 @@ Outcome Workload::run_on_snapshotter(snap::Snapshotter&, const std::string&, con
 
 json to_json(const Outcome& o) {
   return {{"ops", o.ops}, {"latencies_ns", o.latencies_ns}, {"digest", o.digest},
-          {"exit_code", o.exit_code}, {"stderr_tail", o.stderr_tail}, {"extra", o.extra}};
+          {"exit_code", o.exit_code}, {"stderr_tail", o.stderr_tail}, {"extra", o.extra}, {"wall_ns", o.wall_ns}};
 }
 
 Outcome outcome_from_json(const json& j) {
@@ -524,13 +466,14 @@ Outcome outcome_from_json(const json& j) {
   o.exit_code = j.value("exit_code", 0);
   o.stderr_tail = j.value("stderr_tail", "");
   o.extra = j.value("extra", json::object());
+  o.wall_ns = j.value("wall_ns", int64_t{-1});
   return o;
 }
 
 std::unique_ptr<Workload> make_workload(const std::string& name) {
   if (name.starts_with("exec:")) {
     if (name.size() == 5) fail(Errc::kInvalidInput, "workload 'exec:' needs a command, e.g. exec:'ls /'");
-    return std::make_unique<Exec>(name.substr(5));
+    return make_exec_workload({name.substr(5), "", ""}, std::chrono::milliseconds(0));
   }
   if (name == "startup") return std::make_unique<Startup>();
   if (name == "append-log") return std::make_unique<AppendLog>();
@@ -550,7 +493,7 @@ std::vector<std::pair<std::string, std::string>> workload_catalog() {
     auto w = make_workload(n);
     out.emplace_back(n, w->description());
   }
-  out.emplace_back("exec:CMD", Exec("CMD").description());
+  out.emplace_back("exec:CMD", make_exec_workload({"CMD", "", ""}, std::chrono::milliseconds(0))->description());
   return out;
 }
 

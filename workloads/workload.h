@@ -42,6 +42,8 @@ struct Outcome {
   std::string digest;                 // hex sha256
   int exit_code = 0;                  // exec: the command's exit status
   std::string stderr_tail;            // exec: the last lines of its stderr
+  int64_t wall_ns = -1;               // >= 0: the run's time as the workload measured it (exec --ready:
+                                      // to the ready line), instead of run()'s whole time
   nlohmann::json extra = nlohmann::json::object();  // workload-specific figures for results.json
   std::optional<LayerWork> layers;                   // kSnapshotter workloads only (not serialised)
 };
@@ -77,6 +79,11 @@ class Workload {
   virtual nlohmann::json plan(const FileList& files, uint64_t seed) const = 0;
   // The lower files the plan modifies (paths): the expected copy-ups of a file-granular backend.
   virtual std::vector<std::string> modified_lower_files(const nlohmann::json& plan) const;
+  // Facts of the plan for results.json's config.plans (exec: the full command, --ready).
+  virtual nlohmann::json plan_facts(const nlohmann::json& plan) const;
+  // True when run() ends itself at the run's timeout, to fail with what it saw: the container's
+  // timeout is then only a backstop, a little later.
+  virtual bool ends_at_timeout() const { return false; }
   // Carries out the plan inside the container (Shape kContainer / kScaleOut).
   virtual Outcome run(const nlohmann::json& plan) const;
   // Carries out the plan with snapshot operations on `parent` (Shape kSnapshotter); `scratch`

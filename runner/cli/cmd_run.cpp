@@ -15,6 +15,7 @@
 #include "runner/run.h"
 #include "reports/reports.h"
 #include "runner/run_hooks.h"
+#include "workloads/exec.h"
 #include "workloads/workload.h"
 
 namespace cowbench {
@@ -93,9 +94,22 @@ void print_summary(const rep::Results& r, std::ostream& out) {
 }
 
 int run_command(RunConfig cfg, const std::string& backends, const std::string& workloads,
-                const std::vector<std::string>& backend_opts, const std::string& scale_out, bool wait_for_host) {
+                const std::vector<std::string>& backend_opts, const std::string& scale_out, bool wait_for_host,
+                const std::vector<wl::ExecSpec>& execs) {
   cfg.backends = split_list(backends);
   cfg.workloads = split_list(workloads);
+  // exec:CMD of --workloads and every --exec become exec workloads listed by their display names;
+  // --exec alone (no --workloads) runs only the commands.
+  for (auto& w : cfg.workloads)
+    if (w.starts_with("exec:") && w.size() > 5) {
+      cfg.execs.push_back({w.substr(5), "", ""});
+      w = wl::exec_display_name(cfg.execs.back());
+    }
+  for (const auto& e : execs) {
+    cfg.execs.push_back(e);
+    cfg.workloads.push_back(wl::exec_display_name(e));
+  }
+  wl::check_workload_names(cfg.workloads, cfg.execs);
   for (const auto& s : split_list(scale_out)) {
     try {
       int n = std::stoi(s);
@@ -113,7 +127,7 @@ int run_command(RunConfig cfg, const std::string& backends, const std::string& w
     cfg.backend_options[o.substr(0, colon)].insert(parsed.begin(), parsed.end());
   }
   // Workload names are checked before anything is mounted.
-  for (const auto& w : cfg.workloads) wl::make_workload(w);
+  for (const auto& w : cfg.workloads) wl::make_run_workload(w, cfg.execs, cfg.timeout);
   // So are backend names and --cpu, before waiting for the host lock that every measuring run
   // holds (another run on this host would distort this one's figures, and this one theirs).
   for (const auto& b : cfg.backends) snap::builtin_registry().get(b);
@@ -165,6 +179,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
     RunConfig cfg;
     std::string backends, workloads, scale_out;
     std::vector<std::string> backend_opts;
+    std::vector<std::string> execs, exec_names, readies;  // --exec, --exec-name, --ready
     bool no_warmup = false;
     int timeout_s = 300;
     double until_ci_pct = 0;
@@ -179,6 +194,20 @@ void add_run_commands(CLI::App& app, Commands& out) {
   auto* run = app.add_subcommand("run", "run workloads in containers on every backend and measure them");
   run->add_option("--backends", o->backends, "comma-separated backends (default: every available one)");
   run->add_option("--workloads", o->workloads, "comma-separated workloads, or exec:CMD (default: see list workloads)");
+  // One value per occurrence, commas and quotes kept; paired in command-line order (parse_order).
+  auto* exec_opt = run->add_option("--exec", o->execs,
+                                   "a command to run with /bin/sh -c in the container, verbatim (repeatable; "
+                                   "with --exec and no --workloads only the commands run)")
+                       ->allow_extra_args(false);
+  auto* exec_name_opt = run->add_option("--exec-name", o->exec_names,
+                                        "the name of the --exec of the same position in reports (repeatable: one per "
+                                        "--exec or none; default: exec: and the command's first 32 characters)")
+                            ->allow_extra_args(false);
+  auto* ready_opt = run->add_option("--ready", o->readies,
+                                    "REGEX: the --exec before it ends when a line of its output (stdout or stderr) "
+                                    "matches; its time is the time to that line, then it is killed; no match by "
+                                    "--timeout fails the run")
+                        ->allow_extra_args(false);
   run->add_option("--image", o->cfg.image,
                   "oci:DIR[:TAG] | docker-archive:FILE | synth:PROFILE[@SEED] | rootfs:FILE.tar[.gz|.zst] | dir:PATH")
       ->capture_default_str();
@@ -224,7 +253,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
   run->add_flag("--no-wait", o->no_wait,
                 "fail at once (exit 1, naming the holder) when another run holds the host lock, instead of waiting for "
                 "it; the lock file is /run/cowbench.lock ($COWBENCH_LOCK_FILE to change)");
-  out.push_back({run, [o, max_repeat] {
+  out.push_back({run, [o, max_repeat, run, exec_opt, exec_name_opt, ready_opt] {
                    RunConfig cfg = o->cfg;
                    cfg.version = COWBENCH_VERSION;
                    cfg.warmup = !o->no_warmup;
@@ -236,7 +265,15 @@ void add_run_commands(CLI::App& app, Commands& out) {
                    if (!o->budget.empty()) cfg.budget = parse_budget(o->budget);
                    cfg.timeout = std::chrono::seconds(o->timeout_s);
                    if (!o->shard.empty()) cfg.shard = parse_shard(o->shard);
-                   return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->scale_out, !o->no_wait);
+                   std::vector<std::pair<std::string, std::string>> in_order;
+                   size_t ne = 0, nn = 0, nr = 0;
+                   for (const CLI::Option* opt : run->parse_order()) {
+                     if (opt == exec_opt && ne < o->execs.size()) in_order.emplace_back("exec", o->execs[ne++]);
+                     if (opt == exec_name_opt && nn < o->exec_names.size()) in_order.emplace_back("exec-name", o->exec_names[nn++]);
+                     if (opt == ready_opt && nr < o->readies.size()) in_order.emplace_back("ready", o->readies[nr++]);
+                   }
+                   return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->scale_out, !o->no_wait,
+                                      wl::pair_exec_options(in_order));
                  }});
 
   // `list` was made by add_host_commands; add `workloads` to it.
