@@ -8,6 +8,8 @@ function(cowbench_add_library name)
   add_library(cowbench::${name} ALIAS cowbench_${name})
   target_include_directories(cowbench_${name} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/generated)
   target_link_libraries(cowbench_${name} PUBLIC ${ARG_DEPS})
+  # COWBENCH_UNITY (make run's first build): one translation unit per batch of sources.
+  set_target_properties(cowbench_${name} PROPERTIES UNITY_BUILD ${COWBENCH_UNITY})
 endfunction()
 
 # cowbench_add_test(NAME [NEEDS_ROOT] [LABELS l...] [TIMEOUT s] SOURCES... [DEPS targets...])

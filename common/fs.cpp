@@ -14,19 +14,11 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/inode_key.h"
 #include "common/log.h"
 
 namespace cowbench {
 namespace {
-
-struct InodeKey {
-  dev_t dev;
-  ino_t ino;
-  bool operator==(const InodeKey&) const = default;
-};
-struct InodeKeyHash {
-  size_t operator()(const InodeKey& k) const noexcept { return std::hash<uint64_t>()(k.ino * 31 + k.dev); }
-};
 
 bool is_mount_root(int dirfd, const char* name, dev_t parent_dev, dev_t* dev_out) {
   struct statx stx {};
@@ -236,6 +228,11 @@ std::string fs_type_name(const std::string& path) {
     case SYSFS_MAGIC: return "sysfs";
     default: return fmt::format("0x{:x}", static_cast<unsigned long>(sf.f_type));
   }
+}
+
+bool path_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
 }
 
 bool is_mount_point(const std::string& path) {

@@ -41,6 +41,9 @@ DiskUsage disk_usage(const std::string& path);
 // or "0x<magic>" for one it does not know.
 std::string fs_type_name(const std::string& path);
 
+// True if `path` exists (stat(2) follows symlinks: a dangling one does not).
+bool path_exists(const std::string& path);
+
 // True if `path` is the root of a mount.
 bool is_mount_point(const std::string& path);
 

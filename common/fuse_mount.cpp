@@ -29,6 +29,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/text.h"
 
 extern char** environ;
 
@@ -47,21 +48,6 @@ constexpr int kDaemonFuseFd = 3;
 // fuse-overlayfs asks libfuse for "lazytime", which libfuse 3.14 does not know: noise.
 constexpr std::string_view kNoise = "unknown argument ignored: lazytime";
 constexpr std::string_view kIgnored = "unknown argument ignored: ";
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  for (auto part : std::views::split(s, sep)) out.emplace_back(part.begin(), part.end());
-  return out;
-}
-
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (const auto& p : parts) {
-    if (!out.empty()) out += sep;
-    out += p;
-  }
-  return out;
-}
 
 bool executable_file(const std::string& path) {
   struct stat st {};

@@ -19,6 +19,7 @@
 #include "common/fs.h"
 #include "common/fuse_mount.h"
 #include "common/log.h"
+#include "common/text.h"
 
 namespace cowbench {
 namespace {
@@ -42,18 +43,6 @@ std::string fs_context_log(int fsfd) {
 [[noreturn]] void fail_fsconfig(int err, int fsfd, const std::string& what, const std::string& target) {
   std::string klog = fs_context_log(fsfd);
   fail_errno(err, "mount overlay on {}: {}{}", target, what, klog.empty() ? "" : " (kernel: " + klog + ")");
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    size_t pos = s.find(sep, start);
-    out.push_back(s.substr(start, pos - start));
-    if (pos == std::string::npos) break;
-    start = pos + 1;
-  }
-  return out;
 }
 
 // The kernel stacks at most this many lower layers in one overlay (OVL_MAX_STACK).

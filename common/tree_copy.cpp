@@ -26,6 +26,7 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/inode_key.h"
 
 namespace cowbench {
 namespace {
@@ -135,15 +136,6 @@ struct FileTask {
   Meta meta;
   Fd dst;
   bool chmod_needed = true;  // for a pre-created dst: whether it was created with its final mode
-};
-
-struct InodeKey {
-  dev_t dev;
-  ino_t ino;
-  bool operator==(const InodeKey&) const = default;
-};
-struct InodeKeyHash {
-  size_t operator()(const InodeKey& k) const noexcept { return std::hash<uint64_t>()(k.ino ^ (uint64_t{k.dev} << 40)); }
 };
 
 // One copy_tree call: the walker (the calling thread), the work queue, helper threads and

@@ -9,12 +9,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <sstream>
 #include <vector>
 
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/mount.h"
 
 namespace cowbench::ebpf {
 namespace {
@@ -22,34 +22,13 @@ namespace {
 constexpr const char* kTracefsHome = "/sys/kernel/tracing";
 constexpr const char* kLockdownFile = "/sys/kernel/security/lockdown";
 
-struct MountEntry {
-  std::string target;
-  std::string type;
-};
-
-// /proc/self/mounts, one entry per line ("source target type options 0 0").
+// This process's mounts (/proc/self/mountinfo); none when it cannot be read.
 std::vector<MountEntry> read_mounts() {
-  std::vector<MountEntry> out;
-  std::string text;
   try {
-    text = read_file("/proc/self/mounts");
+    return parse_mountinfo(read_file("/proc/self/mountinfo"));
   } catch (const Error&) {
-    return out;
+    return {};
   }
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    MountEntry e;
-    std::string source;
-    if (fields >> source >> e.target >> e.type) out.push_back(std::move(e));
-  }
-  return out;
-}
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0;
 }
 
 // "integrity" out of "none [integrity] confidentiality".
@@ -66,12 +45,12 @@ Tracefs find_tracefs(bool mount) {
   Tracefs t;
   std::string debugfs;
   for (const auto& m : read_mounts()) {
-    if (m.type == "tracefs" && (t.path.empty() || m.target == kTracefsHome)) t.path = m.target;
-    if (m.type == "debugfs" && debugfs.empty()) debugfs = m.target;
+    if (m.fs_type == "tracefs" && (t.path.empty() || m.mount_point == kTracefsHome)) t.path = m.mount_point;
+    if (m.fs_type == "debugfs" && debugfs.empty()) debugfs = m.mount_point;
   }
   if (!t.path.empty()) return t;
   // Looking into <debugfs>/tracing makes the kernel automount tracefs there.
-  if (!debugfs.empty() && exists(path_join(debugfs, "tracing/events"))) {
+  if (!debugfs.empty() && path_exists(path_join(debugfs, "tracing/events"))) {
     t.path = path_join(debugfs, "tracing");
     return t;
   }
@@ -79,7 +58,7 @@ Tracefs find_tracefs(bool mount) {
     t.error = "tracefs is not mounted";
     return t;
   }
-  if (!exists(kTracefsHome)) {
+  if (!path_exists(kTracefsHome)) {
     t.error = fmt::format("tracefs is not mounted and {} does not exist (kernel built without CONFIG_TRACING?)",
                           kTracefsHome);
     return t;
@@ -104,7 +83,7 @@ Lockdown read_lockdown() {
     l.how = fmt::format("from {}", kLockdownFile);
   } else {
     bool securityfs_mounted = false;
-    for (const auto& m : read_mounts()) securityfs_mounted = securityfs_mounted || m.type == "securityfs";
+    for (const auto& m : read_mounts()) securityfs_mounted = securityfs_mounted || m.fs_type == "securityfs";
     if (securityfs_mounted) {
       if (open_err == ENOENT) {
         l.mode = "none";

@@ -41,11 +41,6 @@ const bpf_insn kReturnZero[] = {
     {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
 };
 
-bool exists(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0;
-}
-
 // Why `step` (load, attach, perf_event_open...) failed with `err` for `what` ("fentry",
 // "kprobes"...), plus the verifier's last line if any.
 std::string failure(const std::string& step, const std::string& what, int err, const std::string& verifier = "") {
@@ -223,7 +218,7 @@ class LegacyKprobe {
 
 // Attaches through the kprobe PMU; returns "" on success, else why not. *perf receives the event.
 std::string kprobe_via_pmu(const std::string& func, int prog_fd, Fd* perf) {
-  if (!exists(kKprobePmuType)) return "no kprobe PMU (/sys/bus/event_source/devices/kprobe missing)";
+  if (!path_exists(kKprobePmuType)) return "no kprobe PMU (/sys/bus/event_source/devices/kprobe missing)";
   uint32_t type = 0;
   try {
     type = static_cast<uint32_t>(std::stoul(read_file(kKprobePmuType)));
@@ -271,7 +266,7 @@ std::optional<std::string> first_in_kallsyms(const std::vector<std::string>& nam
 }
 
 ProbeResult probe_btf() {
-  if (!exists(kVmlinuxBtf))
+  if (!path_exists(kVmlinuxBtf))
     return {false, fmt::format("no {} (kernel built without CONFIG_DEBUG_INFO_BTF)", kVmlinuxBtf)};
   LibbpfLog quiet;
   BtfPtr vmlinux(btf__load_vmlinux_btf());
@@ -356,7 +351,7 @@ ProbeResult probe_fentry(const std::vector<std::string>& candidates) {
   if (!vmlinux) return {false, fmt::format("no vmlinux BTF ({}): fentry needs it", errno_text(errno))};
   // overlayfs may be a module with its own BTF, split on top of vmlinux's.
   BtfPtr overlay;
-  if (exists("/sys/kernel/btf/overlay")) overlay.reset(btf__load_module_btf("overlay", vmlinux.get()));
+  if (path_exists("/sys/kernel/btf/overlay")) overlay.reset(btf__load_module_btf("overlay", vmlinux.get()));
 
   std::string func, where;
   int btf_id = -1;
@@ -423,7 +418,7 @@ ProbeResult probe_kprobe(const std::string& func) {
     std::string events = path_join(tracefs.path, "kprobe_events");
     // Declared before the perf event, so that the event is closed before the kprobe is removed.
     LegacyKprobe kprobe(events, "cowbench", name);
-    if (!exists(events)) {
+    if (!path_exists(events)) {
       legacy_error = fmt::format("no {} (kernel without CONFIG_KPROBE_EVENTS)", events);
     } else if (int err = kprobe.create(func)) {
       legacy_error = fmt::format("writing {}: {}", events, err == EPERM ? eperm_cause("kprobes") : errno_text(err));

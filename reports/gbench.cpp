@@ -35,12 +35,12 @@ double ns_per(const std::string& unit, const std::string& path) {
 }
 
 // Collects the rows of one run_name before they are folded into one GbenchRow.
-struct Pending {
+struct GbenchPending {
   std::vector<json> iterations;
   std::optional<json> median, mean;
 };
 
-GbenchRow fold(const std::string& name, const Pending& p, const std::string& path) {
+GbenchRow fold(const std::string& name, const GbenchPending& p, const std::string& path) {
   GbenchRow row;
   row.name = name;
   auto slash = name.find('/');
@@ -89,12 +89,12 @@ GbenchFile gbench_from_json(const json& j, const std::string& path) {
     f.date = j["context"].value("date", "");
   }
   std::vector<std::string> order;
-  std::map<std::string, Pending> pending;
+  std::map<std::string, GbenchPending> pending;
   try {
     for (const auto& b : j["benchmarks"]) {
       std::string name = b.value("run_name", b.at("name").get<std::string>());
       if (!pending.count(name)) order.push_back(name);
-      Pending& p = pending[name];
+      GbenchPending& p = pending[name];
       std::string agg = b.value("aggregate_name", "");
       if (b.value("run_type", "iteration") != "aggregate")
         p.iterations.push_back(b);
@@ -104,7 +104,7 @@ GbenchFile gbench_from_json(const json& j, const std::string& path) {
         p.mean = b;
     }
     for (const auto& name : order) {
-      const Pending& p = pending[name];
+      const GbenchPending& p = pending[name];
       if (p.iterations.empty() && !p.median && !p.mean) continue;  // only stddev/cv/BigO rows
       f.rows.push_back(fold(name, p, path));
     }

@@ -16,7 +16,7 @@
 namespace cowbench::snap {
 namespace {
 
-constexpr const char* kName = "copy";
+constexpr const char* kCopyName = "copy";
 
 // snapshots/<id>/fs holds the whole tree of the snapshot; it is bind-mounted.
 class CopySnapshotter final : public StoreSnapshotter {
@@ -27,7 +27,7 @@ class CopySnapshotter final : public StoreSnapshotter {
     recover();
   }
 
-  std::string_view backend() const noexcept override { return kName; }
+  std::string_view backend() const noexcept override { return kCopyName; }
 
  protected:
   void create_storage(const Record& r, const std::vector<Record>& parents) override {
@@ -67,13 +67,13 @@ Availability probe_copy(const std::string& workdir) {
 
 void register_copy(Registry& registry) {
   BackendSpec spec;
-  spec.name = kName;
+  spec.name = kCopyName;
   spec.description = "naive full copy of the parent tree on prepare (Docker vfs / containerd native baseline)";
   spec.caps = Capabilities{Granularity::kTree, false, true, "CAP_SYS_ADMIN for bind mounts, disk space for full copies"};
   spec.options = {{"threads", "N", "copy worker threads (default: one per CPU)"}};
   spec.probe = probe_copy;
   spec.create = [](const std::string& root, const BackendOptions& options) -> std::unique_ptr<Snapshotter> {
-    check_options(builtin_registry().get(kName), options);
+    check_options(builtin_registry().get(kCopyName), options);
     unsigned threads = 0;
     if (auto it = options.find("threads"); it != options.end()) {
       try {

@@ -13,15 +13,15 @@
 namespace cowbench::snap {
 namespace {
 
-constexpr const char* kName = "fuse-overlayfs";
+constexpr const char* kFuseOverlayfsName = "fuse-overlayfs";
 
 // The overlay layout (overlay_layout.h) served by fuse-overlayfs; `options_` go to the daemon.
 class FuseOverlayfsSnapshotter final : public OverlayLayoutSnapshotter {
  public:
   FuseOverlayfsSnapshotter(const std::string& root, std::vector<std::string> options)
-      : OverlayLayoutSnapshotter(kName, root, probe_fuse_overlayfs), options_(std::move(options)) {}
+      : OverlayLayoutSnapshotter(kFuseOverlayfsName, root, probe_fuse_overlayfs), options_(std::move(options)) {}
 
-  std::string_view backend() const noexcept override { return kName; }
+  std::string_view backend() const noexcept override { return kFuseOverlayfsName; }
 
  protected:
   Mount merged_mount(const std::string& lowers, const std::string& upper, const std::string& work) const override {
@@ -106,7 +106,7 @@ Availability probe_fuse_overlayfs(const std::string& workdir) {
   } catch (const Error& e) {
     return {false, e.what()};
   }
-  Availability a = trial_copy_up(workdir, kName, "fuse-overlayfs",
+  Availability a = trial_copy_up(workdir, kFuseOverlayfsName, "fuse-overlayfs",
                                  [](const std::string& lower, const std::string& upper, const std::string& work) {
                                    return Mount{kFuseOverlayfsType, "fuse-overlayfs",
                                                 {"lowerdir=" + lower, "upperdir=" + upper, "workdir=" + work}};
@@ -117,7 +117,7 @@ Availability probe_fuse_overlayfs(const std::string& workdir) {
 
 void register_fuse_overlayfs(Registry& registry) {
   BackendSpec spec;
-  spec.name = kName;
+  spec.name = kFuseOverlayfsName;
   spec.description =
       "fuse-overlayfs, a FUSE daemon per mount: parents as lower layers, whole-file copy-up on first write";
   // Page cache: every mount caches file data in its own FUSE inodes on top of the lower
@@ -127,7 +127,7 @@ void register_fuse_overlayfs(Registry& registry) {
   for (const auto& o : kOptions) spec.options.push_back({o.name, form_values(o.form), o.help});
   spec.probe = probe_fuse_overlayfs;
   spec.create = [](const std::string& root, const BackendOptions& options) -> std::unique_ptr<Snapshotter> {
-    check_options(builtin_registry().get(kName), options);
+    check_options(builtin_registry().get(kFuseOverlayfsName), options);
     auto daemon = daemon_options(options);
     fuse_overlayfs_binary();  // before anything is created: a missing program is named as such
     return std::make_unique<FuseOverlayfsSnapshotter>(root, std::move(daemon));

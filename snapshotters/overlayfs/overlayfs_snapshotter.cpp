@@ -12,15 +12,15 @@
 namespace cowbench::snap {
 namespace {
 
-constexpr const char* kName = "overlayfs";
+constexpr const char* kOverlayfsName = "overlayfs";
 
 // The overlay layout (overlay_layout.h) mounted by the kernel's overlay filesystem.
 class OverlayfsSnapshotter final : public OverlayLayoutSnapshotter {
  public:
   OverlayfsSnapshotter(const std::string& root, std::vector<std::string> mount_options)
-      : OverlayLayoutSnapshotter(kName, root, probe_overlayfs), mount_options_(std::move(mount_options)) {}
+      : OverlayLayoutSnapshotter(kOverlayfsName, root, probe_overlayfs), mount_options_(std::move(mount_options)) {}
 
-  std::string_view backend() const noexcept override { return kName; }
+  std::string_view backend() const noexcept override { return kOverlayfsName; }
 
  protected:
   Mount merged_mount(const std::string& lowers, const std::string& upper, const std::string& work) const override {
@@ -38,14 +38,14 @@ class OverlayfsSnapshotter final : public OverlayLayoutSnapshotter {
 }  // namespace
 
 Availability probe_overlayfs(const std::string& workdir) {
-  return trial_copy_up(workdir, kName, "overlay", [](const std::string& lower, const std::string& upper, const std::string& work) {
+  return trial_copy_up(workdir, kOverlayfsName, "overlay", [](const std::string& lower, const std::string& upper, const std::string& work) {
     return Mount{"overlay", "overlay", {"lowerdir=" + lower, "upperdir=" + upper, "workdir=" + work}};
   });
 }
 
 void register_overlayfs(Registry& registry) {
   BackendSpec spec;
-  spec.name = kName;
+  spec.name = kOverlayfsName;
   spec.description = "kernel overlay filesystem: parents as lower layers, whole-file copy-up on first write";
   spec.caps = Capabilities{Granularity::kFile, true, true, "the overlay filesystem and CAP_SYS_ADMIN"};
   spec.options = {
@@ -56,7 +56,7 @@ void register_overlayfs(Registry& registry) {
   };
   spec.probe = probe_overlayfs;
   spec.create = [](const std::string& root, const BackendOptions& options) -> std::unique_ptr<Snapshotter> {
-    check_options(builtin_registry().get(kName), options);
+    check_options(builtin_registry().get(kOverlayfsName), options);
     std::vector<std::string> mount_options;
     for (const auto& [k, v] : options) {
       if (k == "volatile") {
