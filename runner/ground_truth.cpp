@@ -42,14 +42,14 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, CopyupTrut
     }
     if (!S_ISREG(st.st_mode)) continue;
     auto below = lower.find(path);
+    bool from_below = below != lower.end();
     Fd f(openat(dirfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-    // A copy-up leaves the origin: the kernel's overlay in trusted.overlay.origin,
-    // fuse-overlayfs in user.fuseoverlayfs.origin, and a rename keeps it. A file at a lower
-    // path without one was made new and put there (dpkg renames status-new over the inherited
-    // status): no copy-up.
-    bool from_below = false;
-    for (const char* name : {"trusted.overlay.origin", "user.fuseoverlayfs.origin"})
-      from_below = from_below || (f && fgetxattr(f.get(), name, nullptr, 0) >= 0);
+    if (!from_below) {
+      // The kernel's overlay records the origin in trusted.overlay.origin, fuse-overlayfs in
+      // user.fuseoverlayfs.origin (a rename of a lower file keeps it).
+      for (const char* name : {"trusted.overlay.origin", "user.fuseoverlayfs.origin"})
+        from_below = from_below || (f && fgetxattr(f.get(), name, nullptr, 0) >= 0);
+    }
     if (from_below && seen.insert(st.st_ino).second) {
       ++t.files;
       // What the copy-up copied: the lower file (a renamed one is known by its origin only:

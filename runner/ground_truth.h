@@ -29,9 +29,8 @@ std::string writable_dir(const std::vector<Mount>& mounts);
 
 // File-granular backends: the regular files of `upper` that came from a lower layer — they
 // carry an origin xattr set at copy-up and kept by renames (trusted.overlay.origin; for
-// fuse-overlayfs user.fuseoverlayfs.origin). A file at a lower path without one replaced the
-// lower file (made new, renamed over it) and is no copy-up. Bytes: the size at that path in
-// `lower`, else (renamed since) the upper size.
+// fuse-overlayfs user.fuseoverlayfs.origin) or sit at a path that exists below
+// (`lower`).
 CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower);
 
 // For backends that copy a lower file up before they delete it (fuse-overlayfs: its unlink
