@@ -1,5 +1,7 @@
 // rootfs:FILE.tar[.gz|.zst] and dir:PATH images: one layer, the layer checks on hostile tars, a dir: cache key that follows its content.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -158,6 +160,17 @@ TEST_F(RootfsImages, MissingAndWrongKindsAreNamed) {
   CliResult r = run_cli(COWBENCH_BIN, "image inspect dir:" + missing + " --workdir " + path_join(tmp_->path(), "w"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find(missing), std::string::npos) << r.out;
+  // `run` names it before it waits for the host lock: held here, a check made after the lock
+  // would end in "held by" (exit 1) with --no-wait.
+  std::string lock_file = path_join(tmp_->path(), "lock");
+  Fd lock(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  ASSERT_TRUE(lock && ::flock(lock.get(), LOCK_EX | LOCK_NB) == 0);
+  test::ScopedEnv lock_env("COWBENCH_LOCK_FILE", lock_file.c_str());
+  std::string work = path_join(tmp_->path(), "run-work");
+  r = run_cli(COWBENCH_BIN, "run --no-wait --image dir:" + missing + " --workdir " + work + " --out " + work);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(missing), std::string::npos) << r.out;
+  EXPECT_FALSE(path_exists(work)) << "nothing is made for a refused run";
   std::string evil = path_join(tmp_->path(), "evil.tar");
   write_file_atomic(evil, layer_blob(LayerSpec().file("a/../../escape", "x")), 0644, false);
   r = run_cli(COWBENCH_BIN, "image inspect rootfs:" + evil);

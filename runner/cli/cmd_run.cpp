@@ -9,11 +9,12 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "ebpf/trace_modes.h"
+#include "images/image.h"
 #include "runner/cli/command.h"
 #include "runner/host_lock.h"
 #include "runner/hygiene.h"
-#include "runner/run.h"
 #include "reports/reports.h"
+#include "runner/run.h"
 #include "runner/run_hooks.h"
 #include "workloads/exec.h"
 #include "workloads/workload.h"
@@ -132,6 +133,7 @@ int run_command(RunConfig cfg, const std::string& backends, const std::string& w
   // holds (another run on this host would distort this one's figures, and this one theirs).
   for (const auto& b : cfg.backends) snap::builtin_registry().get(b);
   choose_container_cpu(cfg.cpu);
+  img::parse_ref(cfg.image);  // a malformed reference, a missing rootfs: file or dir: directory
   HostLockOptions lock_options;
   lock_options.wait = wait_for_host;
   lock_options.workdir = cfg.workdir;
