@@ -9,12 +9,16 @@
 #include <sys/xattr.h>
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
+#include <vector>
 #include <set>
 #include <string_view>
 
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/text.h"
 #include "snapshotters/fiemap.h"
 
 namespace cowbench {
@@ -22,7 +26,42 @@ namespace {
 
 // Walks the upper directory below `dirfd`; an inode seen under two names (a hard link made
 // after its copy-up) is one copy-up.
-void scan(int dirfd, const std::string& rel, const LowerFiles& lower, CopyupTruth& t, std::set<ino_t>& seen) {
+// Whether the lower file at `path` (the nearest of `lowers` holding it) is a single-linked
+// regular file: then an upper file at that path without an origin replaced it. Unknown (no
+// lowers, not found) counts as not shown.
+bool lower_single_link(const std::vector<std::string>& lowers, const std::string& path) {
+  for (const auto& dir : lowers) {
+    struct stat st {};
+    if (::lstat((dir + path).c_str(), &st) == 0) return S_ISREG(st.st_mode) && st.st_nlink == 1;
+  }
+  return false;
+}
+
+// The size of the lower file the kernel's overlay names in trusted.overlay.origin (struct
+// ovl_fb: version, magic 0xfb, len, flags, handle type, the lower fs's uuid, the file handle),
+// opened by handle on the file system of `lower_dir`; none when there is no origin or it
+// cannot be opened (another file system, a handle of a kind this kernel cannot open).
+std::optional<int64_t> kernel_origin_size(int fd, const std::string& lower_dir) {
+  unsigned char fb[256];
+  ssize_t n = fgetxattr(fd, "trusted.overlay.origin", fb, sizeof fb);
+  constexpr size_t kHeader = 5 + 16;
+  if (n <= static_cast<ssize_t>(kHeader) || fb[1] != 0xfb || fb[2] != n) return std::nullopt;
+  size_t bytes = static_cast<size_t>(n) - kHeader;
+  std::vector<unsigned char> buf(sizeof(struct file_handle) + bytes);
+  auto* h = reinterpret_cast<struct file_handle*>(buf.data());
+  h->handle_bytes = static_cast<unsigned>(bytes);
+  h->handle_type = fb[4];
+  std::memcpy(h->f_handle, fb + kHeader, bytes);
+  Fd mount_fd(::open(lower_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!mount_fd) return std::nullopt;
+  Fd lower(::open_by_handle_at(mount_fd.get(), h, O_PATH | O_CLOEXEC));
+  struct stat st {};
+  if (!lower || ::fstat(lower.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return st.st_size;
+}
+
+void scan(int dirfd, const std::string& rel, const LowerFiles& lower, const std::vector<std::string>& lowers,
+          CopyupTruth& t, std::set<ino_t>& seen) {
   int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
   DIR* d = fdopendir(dup);
   if (!d) {
@@ -37,25 +76,40 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, CopyupTrut
     if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
       Fd sub(openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (sub) scan(sub.get(), path, lower, t, seen);
+      if (sub) scan(sub.get(), path, lower, lowers, t, seen);
       continue;
     }
     if (!S_ISREG(st.st_mode)) continue;
     auto below = lower.find(path);
-    bool from_below = below != lower.end();
     Fd f(openat(dirfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-    if (!from_below) {
-      // The kernel's overlay records the origin in trusted.overlay.origin, fuse-overlayfs in
-      // user.fuseoverlayfs.origin (a rename of a lower file keeps it).
-      for (const char* name : {"trusted.overlay.origin", "user.fuseoverlayfs.origin"})
-        from_below = from_below || (f && fgetxattr(f.get(), name, nullptr, 0) >= 0);
-    }
+    // A copy-up records the origin (the kernel's overlay in trusted.overlay.origin,
+    // fuse-overlayfs in user.fuseoverlayfs.origin; a rename keeps it), except the kernel's for
+    // a hard-linked lower file whose link it breaks (index=off). So a file at a lower path
+    // without one is a copy-up unless the lower file there has one link: then it was made new
+    // and put there (dpkg renames status-new over the inherited status).
+    bool origin = false;
+    for (const char* name : {"trusted.overlay.origin", "user.fuseoverlayfs.origin"})
+      origin = origin || (f && fgetxattr(f.get(), name, nullptr, 0) >= 0);
+    bool from_below = origin || (below != lower.end() && !lower_single_link(lowers, path));
     if (from_below && seen.insert(st.st_ino).second) {
       ++t.files;
-      // What the copy-up copied: the lower file (a renamed one is known by its origin only:
-      // its size now); nothing for a metadata-only copy-up (overlay metacopy=on).
+      // What the copy-up copied: the lower file — fuse-overlayfs names it in its origin (a path
+      // below the root), so a file linked or renamed onto another lower path (dpkg's
+      // status → status-old) counts its origin's size; the kernel's origin is a file handle, so
+      // its renamed files count their size now; nothing for a metadata-only copy-up
+      // (overlay metacopy=on).
       bool metacopy = f && fgetxattr(f.get(), "trusted.overlay.metacopy", nullptr, 0) >= 0;
-      if (!metacopy) t.bytes += below != lower.end() ? below->second : st.st_size;
+      char from[4096];
+      ssize_t n = f ? fgetxattr(f.get(), "user.fuseoverlayfs.origin", from, sizeof from) : -1;
+      if (n > 0) {
+        std::string origin(from, static_cast<size_t>(n));
+        if (!origin.starts_with('/')) origin.insert(0, 1, '/');
+        if (auto o = lower.find(origin); o != lower.end()) below = o;
+      }
+      int64_t size = below != lower.end() ? below->second : st.st_size;
+      if (f && !lowers.empty())
+        if (auto s = kernel_origin_size(f.get(), lowers.front())) size = *s;
+      if (!metacopy) t.bytes += size;
       t.metadata_only += metacopy;
     }
   }
@@ -270,13 +324,23 @@ CopyupTruth deleted_copyups(const std::string& upper, const LowerFiles& lower) {
   return t;
 }
 
-CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower) {
+CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower, const std::vector<std::string>& lowers) {
   CopyupTruth t;
   if (upper.empty()) return t;
   Fd root = open_dir(upper);
   std::set<ino_t> seen;
-  scan(root.get(), "", lower, t, seen);
+  scan(root.get(), "", lower, lowers, t, seen);
   return t;
+}
+
+std::vector<std::string> lower_dirs(const std::vector<Mount>& mounts) {
+  std::vector<std::string> out;
+  for (const auto& m : mounts)
+    for (const auto& o : m.options)
+      if (o.starts_with("lowerdir="))
+        for (auto& d : split(o.substr(9), ':'))
+          if (!d.empty()) out.push_back(std::move(d));
+  return out;
 }
 
 }  // namespace cowbench

@@ -29,9 +29,15 @@ std::string writable_dir(const std::vector<Mount>& mounts);
 
 // File-granular backends: the regular files of `upper` that came from a lower layer — they
 // carry an origin xattr set at copy-up and kept by renames (trusted.overlay.origin; for
-// fuse-overlayfs user.fuseoverlayfs.origin) or sit at a path that exists below
-// (`lower`).
-CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower);
+// fuse-overlayfs user.fuseoverlayfs.origin), or sit at a path that exists below (`lower`)
+// without one, which the kernel's overlay does for a hard-linked lower file (index=off).
+// Given the lower directories (`lowers`, nearest first), a file at a lower path without an
+// origin whose lower file has a single link is not counted: it replaced the lower file (made
+// new, renamed over it).
+CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower, const std::vector<std::string>& lowers = {});
+
+// The lower directories of a container's overlay mounts (lowerdir=, nearest first).
+std::vector<std::string> lower_dirs(const std::vector<Mount>& mounts);
 
 // For backends that copy a lower file up before they delete it (fuse-overlayfs: its unlink
 // brings the file into the upper, then renames it away leaving a whiteout): the lower regular

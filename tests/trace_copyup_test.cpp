@@ -872,7 +872,7 @@ class TraceKinds : public Trace {
     auto mounts = sn.prepare("c", "base");
     TraceCounts c = watched("c", mounts, snap::Granularity::kFile, kinds_ops, result);
     EXPECT_TRUE(result->at("errors").empty()) << result->dump();
-    CopyupTruth t = file_copyups(writable_dir(mounts), kinds_lower());
+    CopyupTruth t = file_copyups(writable_dir(mounts), kinds_lower(), lower_dirs(mounts));
     EXPECT_EQ(c.copyup_events, t.files) << c.extra.dump(1);
     EXPECT_EQ(c.copyup_bytes, t.bytes) << c.extra.dump(1);
     EXPECT_EQ(c.copyup_metadata_only, t.metadata_only) << c.extra.dump(1);
