@@ -39,9 +39,9 @@ bool lower_single_link(const std::vector<std::string>& lowers, const std::string
 
 // The size of the lower file the kernel's overlay names in trusted.overlay.origin (struct
 // ovl_fb: version, magic 0xfb, len, flags, handle type, the lower fs's uuid, the file handle),
-// opened by handle on the file system of `lower_dir`; none when there is no origin or it
-// cannot be opened (another file system, a handle of a kind this kernel cannot open).
-std::optional<int64_t> kernel_origin_size(int fd, const std::string& lower_dir) {
+// opened by handle on the file system of `mount_fd` (a lower directory); none when there is
+// no origin or it cannot be opened (another file system, a handle this kernel cannot open).
+std::optional<int64_t> kernel_origin_size(int fd, int mount_fd) {
   unsigned char fb[256];
   ssize_t n = fgetxattr(fd, "trusted.overlay.origin", fb, sizeof fb);
   constexpr size_t kHeader = 5 + 16;
@@ -52,16 +52,20 @@ std::optional<int64_t> kernel_origin_size(int fd, const std::string& lower_dir) 
   h->handle_bytes = static_cast<unsigned>(bytes);
   h->handle_type = fb[4];
   std::memcpy(h->f_handle, fb + kHeader, bytes);
-  Fd mount_fd(::open(lower_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!mount_fd) return std::nullopt;
-  Fd lower(::open_by_handle_at(mount_fd.get(), h, O_PATH | O_CLOEXEC));
+  Fd lower(::open_by_handle_at(mount_fd, h, O_PATH | O_CLOEXEC));
   struct stat st {};
   if (!lower || ::fstat(lower.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   return st.st_size;
 }
 
-void scan(int dirfd, const std::string& rel, const LowerFiles& lower, const std::vector<std::string>& lowers,
-          CopyupTruth& t, std::set<ino_t>& seen) {
+// The lower directories of one scan, the nearest one open for opening origins by handle.
+struct Lowers {
+  const std::vector<std::string>& dirs;
+  Fd nearest;
+};
+
+void scan(int dirfd, const std::string& rel, const LowerFiles& lower, const Lowers& lowers, CopyupTruth& t,
+          std::set<ino_t>& seen) {
   int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
   DIR* d = fdopendir(dup);
   if (!d) {
@@ -90,7 +94,7 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, const std:
     bool origin = false;
     for (const char* name : {"trusted.overlay.origin", "user.fuseoverlayfs.origin"})
       origin = origin || (f && fgetxattr(f.get(), name, nullptr, 0) >= 0);
-    bool from_below = origin || (below != lower.end() && !lower_single_link(lowers, path));
+    bool from_below = origin || (below != lower.end() && !lower_single_link(lowers.dirs, path));
     if (from_below && seen.insert(st.st_ino).second) {
       ++t.files;
       // What the copy-up copied: the lower file — fuse-overlayfs names it in its origin (a path
@@ -107,8 +111,8 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, const std:
         if (auto o = lower.find(origin); o != lower.end()) below = o;
       }
       int64_t size = below != lower.end() ? below->second : st.st_size;
-      if (f && !lowers.empty())
-        if (auto s = kernel_origin_size(f.get(), lowers.front())) size = *s;
+      if (f && lowers.nearest)
+        if (auto s = kernel_origin_size(f.get(), lowers.nearest.get())) size = *s;
       if (!metacopy) t.bytes += size;
       t.metadata_only += metacopy;
     }
@@ -329,7 +333,8 @@ CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower, cons
   if (upper.empty()) return t;
   Fd root = open_dir(upper);
   std::set<ino_t> seen;
-  scan(root.get(), "", lower, lowers, t, seen);
+  Lowers l{lowers, lowers.empty() ? Fd() : Fd(::open(lowers.front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC))};
+  scan(root.get(), "", lower, l, t, seen);
   return t;
 }
 

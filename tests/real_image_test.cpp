@@ -91,12 +91,7 @@ class RealImage : public ::testing::Test {
     cfg.repeat = 1;
     cfg.timeout = std::chrono::seconds(90);
     cfg.workloads = workloads;
-    RunHooks hooks;
-    hooks.import_image = make_image_importer(cfg);
-    hooks.make_tracer = make_tracer_factory();
-    hooks.progress = [](const std::string&, int, int) {};
-    std::atomic<bool> stop{false};
-    return run_matrix(cfg, hooks, stop);
+    return run_matrix_quietly(cfg);
   }
 
   // Every run ok, the program exited 0, and the tracer's figures are the ground truth's.

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include "common/error.h"
 #include "common/loop.h"
 #include "common/mount.h"
+#include "runner/run_hooks.h"
 #include "snapshotters/probe_util.h"
 
 namespace cowbench::test {
@@ -232,6 +234,15 @@ std::string left_behind(const std::string& dir) {
   for (const auto& m : mounts_under(dir)) out += "mounted: " + m + "\n";
   for (const auto& l : loops_backed_under(dir)) out += "attached: " + l.device + " (" + l.backing_file + ")\n";
   return out;
+}
+
+rep::Results run_matrix_quietly(const RunConfig& cfg) {
+  RunHooks hooks;
+  hooks.import_image = make_image_importer(cfg);
+  hooks.make_tracer = make_tracer_factory();
+  hooks.progress = [](const std::string&, int, int) {};
+  std::atomic<bool> stop{false};
+  return run_matrix(cfg, hooks, stop);
 }
 
 PreparedImage import_distro_image(snap::Snapshotter& sn, const std::string& name, const std::string& scratch, bool with_shell) {

@@ -75,6 +75,10 @@ CliResult run_cli(const std::string& binary, const std::string& args);
 // holds it, this waits, saying so on stderr.
 std::unique_ptr<HostLock> hold_host_lock();
 
+// run_matrix as `cowbench run` wires it (the image importer of cfg.image and the tracer
+// factory), without progress output: for tests that run real images end to end.
+rep::Results run_matrix_quietly(const RunConfig& cfg);
+
 // RunHooks::import_image for tests: the committed snapshot `name` holding distro_image(with_shell),
 // made once per backend through a mount on a fresh directory under `scratch`, then reused.
 PreparedImage import_distro_image(snap::Snapshotter& sn, const std::string& name, const std::string& scratch, bool with_shell);

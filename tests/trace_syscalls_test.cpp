@@ -180,12 +180,7 @@ TEST(TraceSyscallsRunner, RunsCarryTheirCountsAndNullWhenUntraced) {
     cfg.repeat = 1;
     cfg.backends = {"overlayfs"};
     cfg.workloads = {"metadata"};
-    RunHooks hooks;
-    hooks.import_image = make_image_importer(cfg);
-    hooks.make_tracer = make_tracer_factory();
-    hooks.progress = [](const std::string&, int, int) {};
-    std::atomic<bool> stop{false};
-    return run_matrix(cfg, hooks, stop);
+    return run_matrix_quietly(cfg);
   };
   rep::Results on = run("tracepoint");
   ASSERT_EQ(on.runs.size(), 1u);
