@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -16,6 +17,8 @@ class ByteSource {
   virtual size_t read(void* buf, size_t n) = 0;
   // What is being read, for messages ("/img/blobs/sha256/ab12…", "image.tar member x/layer.tar").
   virtual std::string describe() const = 0;
+  // The bytes it will give, when known before reading (a tar member's header says it); -1 if not.
+  virtual int64_t size() const noexcept { return -1; }
 };
 
 // Reads the file at `path`; kNotFound when it does not exist.

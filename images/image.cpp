@@ -1,4 +1,4 @@
-// Images: references, OCI layouts, docker-archive tarballs, synthetic images (see image.h).
+// Images: references, OCI layouts, synthetic images (see image.h); docker-archive in docker_archive.cpp.
 #include "images/image.h"
 
 #include <archive.h>
@@ -15,13 +15,14 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "images/changeset.h"
+#include "images/docker_archive.h"
+#include "images/image_json.h"
 #include "images/rootfs.h"
 #include "images/synth.h"
 
 namespace cowbench::img {
 namespace {
 
-constexpr size_t kMaxJson = 16 << 20;  // manifests, indexes and configs are small
 constexpr const char* kRefNameAnnotation = "org.opencontainers.image.ref.name";
 
 bool is_index_type(const std::string& mt) {
@@ -48,23 +49,6 @@ Compression layer_compression(const std::string& mt, size_t i) {
   fail(Errc::kUnsupported, "layer {} has media type '{}', which is not a tar layer cowbench reads", i + 1, mt);
 }
 
-template <typename T>
-T json_get(const nlohmann::json& j, const char* key, const std::string& what) {
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception& e) {
-    fail(Errc::kInvalidInput, "{}: field '{}': {}", what, key, e.what());
-  }
-}
-
-nlohmann::json parse_json(const std::string& text, const std::string& what) {
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail(Errc::kInvalidInput, "{} is not valid JSON: {}", what, e.what());
-  }
-}
-
 Descriptor descriptor_of(const nlohmann::json& j, const std::string& what) {
   if (!j.is_object()) fail(Errc::kInvalidInput, "{} is not a descriptor object", what);
   Descriptor d;
@@ -76,42 +60,10 @@ Descriptor descriptor_of(const nlohmann::json& j, const std::string& what) {
   return d;
 }
 
-// Checks small content against its descriptor.
-void verify_content(const std::string& data, const Descriptor& d, const std::string& what) {
-  if (d.size >= 0 && data.size() != static_cast<uint64_t>(d.size))
-    fail(Errc::kInvalidInput, "{}: size mismatch: its descriptor says {} bytes, the blob has {}", what, d.size, data.size());
-  std::string got = sha256_digest(data);
-  if (!d.digest.empty() && got != d.digest)
-    fail(Errc::kInvalidInput, "{}: digest mismatch: expected {}, got {}", what, d.digest, got);
-}
-
 bool platform_matches(const nlohmann::json& p, const Platform& want) {
   if (!p.is_object()) return false;
   if (p.value("os", "") != want.os || p.value("architecture", "") != want.architecture) return false;
   return want.variant.empty() || p.value("variant", "") == want.variant;
-}
-
-void set_diff_ids(Image& img, const std::string& what) {
-  const auto& rootfs = img.config.contains("rootfs") ? img.config["rootfs"] : nlohmann::json();
-  if (!rootfs.is_object() || !rootfs.contains("diff_ids") || !rootfs["diff_ids"].is_array())
-    fail(Errc::kInvalidInput, "{}: the config has no rootfs.diff_ids", what);
-  const auto& ids = rootfs["diff_ids"];
-  if (ids.size() != img.layers.size())
-    fail(Errc::kInvalidInput, "{}: the config lists {} diff_ids for {} layers", what, ids.size(), img.layers.size());
-  std::vector<std::string> diff_ids;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (!ids[i].is_string()) fail(Errc::kInvalidInput, "{}: diff_id {} is not a string", what, i + 1);
-    diff_ids.push_back(ids[i].get<std::string>());
-    digest_hex(diff_ids.back(), fmt::format("{}: diff_id {}", what, i + 1));
-  }
-  auto chains = chain_ids(diff_ids);
-  for (size_t i = 0; i < img.layers.size(); ++i) {
-    img.layers[i].diff_id = diff_ids[i];
-    img.layers[i].chain_id = chains[i];
-  }
-  img.platform.os = img.config.value("os", "");
-  img.platform.architecture = img.config.value("architecture", "");
-  img.platform.variant = img.config.value("variant", "");
 }
 
 // ---- OCI image layout ----
@@ -245,148 +197,6 @@ class OciLayout {
   std::string dir_;
 };
 
-// ---- docker-archive ----
-
-// A member name as a lookup key: no leading "./" or "/", no "." components, ".." folded.
-std::string member_key(std::string_view name) {
-  std::vector<std::string_view> parts;
-  while (!name.empty()) {
-    size_t slash = name.find('/');
-    std::string_view comp = name.substr(0, slash);
-    name = slash == std::string_view::npos ? std::string_view{} : name.substr(slash + 1);
-    if (comp.empty() || comp == ".") continue;
-    if (comp == "..") {
-      if (!parts.empty()) parts.pop_back();
-      continue;
-    }
-    parts.push_back(comp);
-  }
-  std::string out;
-  for (auto p : parts) out += (out.empty() ? "" : "/") + std::string(p);
-  return out;
-}
-
-// A member of a (possibly compressed) tar archive, read in place: the archive is scanned
-// from its start to the member; hard and symbolic links between members are followed.
-class MemberSource final : public ByteSource {
- public:
-  MemberSource(std::string file, const std::string& member) : file_(std::move(file)), member_(member) {
-    std::string want = member_key(member);
-    for (int hop = 0; hop < 8; ++hop) {
-      open_archive();
-      archive_entry* ae = nullptr;
-      bool redirected = false;
-      int r;
-      while ((r = archive_read_next_header(a_, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-        const char* name = archive_entry_pathname(ae);
-        if (!name || member_key(name) != want) continue;
-        if (const char* hl = archive_entry_hardlink(ae)) {
-          want = member_key(hl);
-          redirected = true;
-        } else if (archive_entry_filetype(ae) == AE_IFLNK && archive_entry_symlink(ae)) {
-          std::string dir = want.find('/') == std::string::npos ? "" : want.substr(0, want.rfind('/'));
-          want = member_key(dir + "/" + archive_entry_symlink(ae));
-          redirected = true;
-        } else {
-          size_ = archive_entry_size(ae);
-          return;
-        }
-        break;
-      }
-      if (r != ARCHIVE_OK && r != ARCHIVE_WARN && r != ARCHIVE_EOF) fail_here("read");
-      if (!redirected) fail(Errc::kNotFound, "{}: no member '{}'", file_, member);
-    }
-    fail(Errc::kInvalidInput, "{}: member '{}' is a chain of more than 8 links", file_, member);
-  }
-  ~MemberSource() override {
-    if (a_) archive_read_free(a_);
-  }
-  size_t read(void* buf, size_t n) override {
-    la_ssize_t r = archive_read_data(a_, buf, n);
-    if (r < 0) fail_here("read member " + member_);
-    return static_cast<size_t>(r);
-  }
-  std::string describe() const override { return file_ + " member " + member_; }
-  int64_t size() const noexcept { return size_; }
-
- private:
-  void open_archive() {
-    if (a_) archive_read_free(a_);
-    a_ = archive_read_new();
-    if (!a_) fail(Errc::kFailure, "libarchive: out of memory");
-    archive_read_support_format_tar(a_);
-    archive_read_support_filter_all(a_);
-    if (archive_read_open_filename(a_, file_.c_str(), 1 << 16) != ARCHIVE_OK) {
-      if (archive_errno(a_) == ENOENT) fail(Errc::kNotFound, "{} does not exist", file_);
-      fail_here("open");
-    }
-  }
-  [[noreturn]] void fail_here(const std::string& what) {
-    const char* msg = archive_error_string(a_);
-    fail(Errc::kInvalidInput, "{}: {}: {}", file_, what, msg ? msg : "not a tar archive");
-  }
-
-  std::string file_, member_;
-  ::archive* a_ = nullptr;
-  int64_t size_ = -1;
-};
-
-std::string read_member(const std::string& file, const std::string& member) {
-  MemberSource src(file, member);
-  return read_all(src, kMaxJson);
-}
-
-// The digest a docker-archive member name carries: "blobs/sha256/<hex>" or "<hex>.json".
-std::string digest_from_member(const std::string& member) {
-  std::string key = member_key(member);
-  std::string base = key.substr(key.rfind('/') == std::string::npos ? 0 : key.rfind('/') + 1);
-  if (base.ends_with(".json")) base.resize(base.size() - 5);
-  std::string d = "sha256:" + base;
-  return is_sha256_digest(d) && (key.starts_with("blobs/sha256/") || key.ends_with(".json")) ? d : "";
-}
-
-Image open_docker_archive(const ImageRef& ref) {
-  const std::string& file = ref.path;
-  auto manifest = parse_json(read_member(file, "manifest.json"), file + " manifest.json");
-  if (!manifest.is_array() || manifest.empty())
-    fail(Errc::kInvalidInput, "{}: manifest.json is not a non-empty array", file);
-  if (manifest.size() > 1) {
-    std::string tags;
-    for (const auto& m : manifest) tags += (tags.empty() ? "" : "; ") + m.value("RepoTags", nlohmann::json()).dump();
-    fail(Errc::kInvalidInput, "{} holds {} images ({}); cowbench reads archives of one image", file, manifest.size(), tags);
-  }
-  const auto& m = manifest[0];
-  std::string what = file + " manifest.json";
-  std::string config_member = json_get<std::string>(m, "Config", what);
-  auto layers = json_get<std::vector<std::string>>(m, "Layers", what);
-
-  Image img;
-  img.ref = ref;
-  img.format = "docker-archive";
-  img.location = file;
-  std::string config_text = read_member(file, config_member);
-  Descriptor cfg{"application/vnd.docker.container.image.v1+json", digest_from_member(config_member),
-                 static_cast<int64_t>(config_text.size())};
-  verify_content(config_text, cfg, file + " config " + config_member);
-  img.config_digest = sha256_digest(config_text);
-  img.manifest = Descriptor{cfg.media_type, img.config_digest, cfg.size};
-  img.config = parse_json(config_text, file + " config " + config_member);
-  if (!img.config.is_object()) fail(Errc::kInvalidInput, "{} config {}: not a JSON object", file, config_member);
-  for (const auto& member : layers) {
-    LayerInfo l;
-    l.blob.media_type = "application/vnd.docker.image.rootfs.diff.tar";
-    l.blob.digest = digest_from_member(member);
-    l.compression = Compression::kAuto;
-    l.source = member;
-    img.layers.push_back(std::move(l));
-  }
-  set_diff_ids(img, what);
-  img.open_blob = [file](const LayerInfo& l) -> std::unique_ptr<ByteSource> {
-    return std::make_unique<MemberSource>(file, l.source);
-  };
-  return img;
-}
-
 // ---- synth: generated once into the cache, then read as OCI ----
 
 std::string synth_dir(const ImageRef& ref, const std::string& cache_dir) {
@@ -508,8 +318,7 @@ LayerExpect Image::expect(size_t i) const {
 std::unique_ptr<LayerReader> Image::read_layer(size_t i, const Limits& limits) const {
   LayerExpect e = expect(i);
   auto src = open_blob(layers.at(i));
-  if (e.size < 0)
-    if (auto* m = dynamic_cast<MemberSource*>(src.get())) e.size = m->size();  // bounds decompression
+  if (e.size < 0) e.size = src->size();  // bounds decompression where the source knows its size
   return std::make_unique<LayerReader>(std::move(src), std::move(e), limits);
 }
 
