@@ -26,17 +26,6 @@ namespace {
 
 // Walks the upper directory below `dirfd`; an inode seen under two names (a hard link made
 // after its copy-up) is one copy-up.
-// Whether the lower file at `path` (the nearest of `lowers` holding it) is a single-linked
-// regular file: then an upper file at that path without an origin replaced it. Unknown (no
-// lowers, not found) counts as not shown.
-bool lower_single_link(const std::vector<std::string>& lowers, const std::string& path) {
-  for (const auto& dir : lowers) {
-    struct stat st {};
-    if (::lstat((dir + path).c_str(), &st) == 0) return S_ISREG(st.st_mode) && st.st_nlink == 1;
-  }
-  return false;
-}
-
 // The size of the lower file the kernel's overlay names in trusted.overlay.origin (struct
 // ovl_fb: version, magic 0xfb, len, flags, handle type, the lower fs's uuid, the file handle),
 // opened by handle on the file system of `mount_fd` (a lower directory); none when there is
@@ -58,9 +47,8 @@ std::optional<int64_t> kernel_origin_size(int fd, int mount_fd) {
   return st.st_size;
 }
 
-// The lower directories of one scan, the nearest one open for opening origins by handle.
+// The nearest lower directory of one scan, open for opening origins by handle.
 struct Lowers {
-  const std::vector<std::string>& dirs;
   Fd nearest;
 };
 
@@ -87,14 +75,14 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, const Lowe
     auto below = lower.find(path);
     Fd f(openat(dirfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
     // A copy-up records the origin (the kernel's overlay in trusted.overlay.origin,
-    // fuse-overlayfs in user.fuseoverlayfs.origin; a rename keeps it), except the kernel's for
-    // a hard-linked lower file whose link it breaks (index=off). So a file at a lower path
-    // without one is a copy-up unless the lower file there has one link: then it was made new
-    // and put there (dpkg renames status-new over the inherited status).
+    // fuse-overlayfs in user.fuseoverlayfs.origin; a rename keeps it), but not always (the
+    // kernel's for a hard-linked lower file with index=off, and some copy-ups of this
+    // kernel's append-log runs): a file at a lower path counts too. That also counts a file made
+    // new and renamed over a lower path (dpkg's status), which no copy-up made.
     bool origin = false;
     for (const char* name : {"trusted.overlay.origin", "user.fuseoverlayfs.origin"})
       origin = origin || (f && fgetxattr(f.get(), name, nullptr, 0) >= 0);
-    bool from_below = origin || (below != lower.end() && !lower_single_link(lowers.dirs, path));
+    bool from_below = origin || below != lower.end();
     if (from_below && seen.insert(st.st_ino).second) {
       ++t.files;
       // What the copy-up copied: the lower file — fuse-overlayfs names it in its origin (a path
@@ -333,7 +321,7 @@ CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower, cons
   if (upper.empty()) return t;
   Fd root = open_dir(upper);
   std::set<ino_t> seen;
-  Lowers l{lowers, lowers.empty() ? Fd() : Fd(::open(lowers.front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC))};
+  Lowers l{lowers.empty() ? Fd() : Fd(::open(lowers.front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC))};
   scan(root.get(), "", lower, l, t, seen);
   return t;
 }

@@ -29,11 +29,11 @@ std::string writable_dir(const std::vector<Mount>& mounts);
 
 // File-granular backends: the regular files of `upper` that came from a lower layer — they
 // carry an origin xattr set at copy-up and kept by renames (trusted.overlay.origin; for
-// fuse-overlayfs user.fuseoverlayfs.origin), or sit at a path that exists below (`lower`)
-// without one, which the kernel's overlay does for a hard-linked lower file (index=off).
-// Given the lower directories (`lowers`, nearest first), a file at a lower path without an
-// origin whose lower file has a single link is not counted: it replaced the lower file (made
-// new, renamed over it).
+// fuse-overlayfs user.fuseoverlayfs.origin) or sit at a path that exists below (`lower`).
+// Bytes: the origin's size — fuse-overlayfs's origin is a path; the kernel's is a file handle,
+// opened on the file system of the nearest of `lowers` when given — else the lower size at
+// the path, else the upper size. Known overcount: a file made new and renamed over a lower
+// path (dpkg's status) counts as a copy-up.
 CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower, const std::vector<std::string>& lowers = {});
 
 // The lower directories of a container's overlay mounts (lowerdir=, nearest first).

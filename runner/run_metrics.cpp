@@ -22,10 +22,7 @@ SnapshotMeasure measure_snapshot(snap::Snapshotter& sn, const snap::Capabilities
   if (!lower) return m;
   switch (caps.cow_granularity) {
     case snap::Granularity::kFile:
-      // A backend that copies a lower file up before deleting it (fuse-overlayfs) does so too
-      // before a rename replaces it, so there a file at a lower path is a copy-up either way.
-      m.truth = file_copyups(writable_dir(mounts), *lower,
-                             caps.copies_up_before_delete ? std::vector<std::string>{} : lower_dirs(mounts));
+      m.truth = file_copyups(writable_dir(mounts), *lower, lower_dirs(mounts));
       if (caps.copies_up_before_delete) add(*m.truth, deleted_copyups(writable_dir(mounts), *lower));
       m.block_cow = BlockCowTruth{};  // whole files are copied: no block of a lower file is CoW'd
       break;
