@@ -17,13 +17,14 @@ run_packages=(
 )
 
 # Only the tests, benchmarks and fuzzer: GoogleTest and Google Benchmark, libFuzzer and the LLVM
-# tools, the programs the tests drive (umoci, python3's JSON Schema and YAML checks, Chromium for
-# the HTML screenshot test, the attr/acl/e2fsprogs/util-linux tools) and git.
+# tools, the programs the tests drive (umoci, mmdebstrap for the real Debian image, python3's JSON
+# Schema and YAML checks, Chromium for the HTML screenshot test, the attr/acl/e2fsprogs/util-linux
+# tools) and git.
 test_packages=(
   git llvm libclang-rt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   e2fsprogs util-linux attr acl
-  umoci python3-jsonschema python3-yaml chromium
+  umoci mmdebstrap python3-jsonschema python3-yaml chromium
 )
 
 group="${1:-all}"
