@@ -118,10 +118,25 @@ void for_each_key_bytes(int map_fd, size_t key_size, const std::function<void(co
 }
 
 void clear_map(int map_fd, size_t key_size) {
-  // Always the first key, deleted: nothing is skipped when deleting reorders the map.
-  std::vector<unsigned char> key(key_size);
-  while (bpf_map_get_next_key(map_fd, nullptr, key.data()) == 0)
-    if (bpf_map_delete_elem(map_fd, key.data()) != 0) break;
+  // The keys first, then the deletes: asking for the first key after each delete rescans the
+  // hash table from its first bucket every time (quadratic: 0.8 s for 9,000 inherited files).
+  // Entries the BPF side adds meanwhile are taken by the next pass.
+  for (int pass = 0; pass < 4; ++pass) {
+    std::vector<unsigned char> keys;
+    for_each_key_bytes(map_fd, key_size, [&](const void* k) {
+      const auto* b = static_cast<const unsigned char*>(k);
+      keys.insert(keys.end(), b, b + key_size);
+    });
+    auto count = static_cast<uint32_t>(keys.size() / key_size);
+    if (count == 0) return;
+    uint32_t deleted = count;
+    if (bpf_map_delete_batch(map_fd, keys.data(), &deleted, nullptr) != 0) {
+      // No batch operations (kernels before 5.6, some map types): one by one.
+      deleted = 0;
+      for (uint32_t i = 0; i < count; ++i) deleted += bpf_map_delete_elem(map_fd, keys.data() + i * key_size) == 0;
+    }
+    if (deleted == 0) return;  // the kernel will not delete them
+  }
 }
 
 std::vector<uint64_t> percpu_sums(int map_fd, uint32_t entries) {

@@ -3,6 +3,11 @@
 
 #include <sys/statvfs.h>
 
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <thread>
+
 #include "common/log.h"
 
 namespace cowbench {
@@ -32,7 +37,32 @@ void Retirement::retire(ContainerSnapshot c) {
 
 size_t Retirement::remove_all() noexcept {
   size_t n = kept_.size();
-  while (!kept_.empty()) kept_.pop_back();  // each one's destructor removes it, logging failures
+  // A few at a time: deleting a tree mostly waits for the file system (its journal, discards),
+  // so four deletes side by side took half the time of one after another (copy's image trees
+  // on ext4: 2.6 s for four against 1.3 s each), and the scratch XFS and btrfs delete apart.
+  std::mutex mu;
+  auto worker = [&] {
+    for (;;) {
+      std::optional<ContainerSnapshot> c;
+      {
+        std::lock_guard lock(mu);
+        if (kept_.empty()) return;
+        c.emplace(std::move(kept_.back()));  // newest first
+        kept_.pop_back();
+      }
+      c.reset();  // its destructor removes it, logging failures
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    try {
+      threads.emplace_back(worker);
+    } catch (const std::system_error&) {
+      break;  // no thread to spare: the others (or this one, below) take the rest
+    }
+  }
+  worker();
+  for (auto& t : threads) t.join();
   return n;
 }
 

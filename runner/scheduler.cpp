@@ -64,6 +64,7 @@ class Scheduler {
   int done_ = 0, total_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::map<std::string, std::chrono::nanoseconds> round_time_;  // workload → its last recorded round
+  std::chrono::steady_clock::time_point last_save_{};
 };
 
 void Scheduler::progress(const std::string& line) {
@@ -245,7 +246,13 @@ void Scheduler::run_one(Backend& b, Planned& p, int repeat) {
     if (r.lost_events > 0) results_.lost_events += r.lost_events;
     results_.runs.push_back(std::move(r));
   }
-  save();
+  // The file on disk keeps up with the runs, rewritten at most every 2 s (it grows to megabytes;
+  // rewriting it after every run took 6 s of a default matrix). The end of the matrix, an
+  // interruption included, saves it whole.
+  if (auto now = std::chrono::steady_clock::now(); now - last_save_ >= std::chrono::seconds(2)) {
+    save();
+    last_save_ = now;
+  }
 }
 
 void Scheduler::run_rounds() {

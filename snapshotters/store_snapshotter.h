@@ -3,6 +3,7 @@
 #pragma once
 
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,9 @@ class StoreSnapshotter : public Snapshotter {
 
   std::string root_;
   std::mutex mu_;
+  // Held shared while a removed snapshot's storage is deleted (outside mu_, so that removes of
+  // different snapshots delete side by side), exclusively by close(), which waits for them.
+  std::shared_mutex deleting_;
   MetaStore store_;
   bool closed_ = false;
 };
