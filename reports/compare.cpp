@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "reports/markdown.h"
+#include "reports/rounds.h"
 #include "reports/stats.h"
 #include "reports/units.h"
 
@@ -143,6 +144,11 @@ Table rows_table(const std::vector<const CompareRow*>& rows) {
   return t;
 }
 
+// What one side's rounds shared (wall time, log scale), for the JSON output.
+nlohmann::json rounds_json(const RoundModel& m) {
+  return {{"rounds", m.rounds}, {"shared_variance", m.shared_var}, {"noise_variance", m.noise_var}};
+}
+
 nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 }  // namespace
@@ -182,6 +188,11 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
   ByPair b_runs, n_runs;
   Pairs b_order = ok_pairs(base, b_runs), n_order = ok_pairs(now, n_runs);
   std::map<const Metric*, std::vector<Pending>> tested;  // per metric, its tested rows
+  const Metric* wall = &run_metrics().front();
+  if (o.within_rounds) {
+    c.rounds_base = fit_rounds(base.runs, *wall);
+    c.rounds_new = fit_rounds(now.runs, *wall);
+  }
   for (const auto& key : b_order) {
     if (!n_runs.count(key)) {
       c.only_base.push_back(pair_name(key));
@@ -211,8 +222,13 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
       }
       c.rows.push_back(std::move(row));
     };
-    for (const auto& m : run_metrics())
-      if (m.compared) add(m, measured(b_runs[key], m), measured(n_runs[key], m));
+    for (const auto& m : run_metrics()) {
+      if (!m.compared) continue;
+      if (&m == wall)
+        add(m, measured_within_rounds(b_runs[key], m, c.rounds_base), measured_within_rounds(n_runs[key], m, c.rounds_new));
+      else
+        add(m, measured(b_runs[key], m), measured(n_runs[key], m));
+    }
     // The system calls the work itself decides (fsync, unlink, rename …), counted by the tracer.
     for (const std::string& name : workload_syscalls())
       add(syscall_metric(name), syscall_counts(b_runs[key], name), syscall_counts(n_runs[key], name));
@@ -252,7 +268,6 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
   // their standard error plus the drift between the runs at the level of whole backends (a
   // backend's rows move together from one run to the next more than rows of different backends
   // do), estimated across the backends as for rows.
-  const Metric* wall = &run_metrics().front();
   std::map<std::string, std::vector<const Pending*>> by_backend;
   std::vector<std::string> backend_order;
   for (const Pending& p : family)
@@ -420,6 +435,7 @@ nlohmann::json comparison_json(const Comparison& c, const std::string& base_name
           {"busy_runs", {{"base", c.busy_base}, {"new", c.busy_new}}},
           {"between_runs_variance", between},
           {"between_runs_variance_backends", c.between_backends},
+          {"rounds", {{"base", rounds_json(c.rounds_base)}, {"new", rounds_json(c.rounds_new)}}},
           {"prior", prior},
           {"only_base", c.only_base},
           {"only_new", c.only_new},

@@ -10,6 +10,7 @@
 
 #include "reports/metrics.h"
 #include "reports/results.h"
+#include "reports/rounds.h"
 #include "reports/stats.h"
 
 namespace cowbench::rep {
@@ -22,6 +23,10 @@ struct CompareOptions {
   // cache) fail the gate too; by default they are tested and shown but only wall time and the
   // exact counters decide the exit code.
   bool gate_all = false;
+  // Whether wall times are taken within their rounds (rounds.h): each run's value divided by what
+  // its round shared with the other backends, so that the host's moments between rounds do not
+  // count as the rows' spread.
+  bool within_rounds = true;
 };
 
 enum class Verdict {
@@ -72,6 +77,7 @@ struct Comparison {
   // The same for the combined rows: drift of whole backends between the runs, across backends.
   double between_backends = 0;
   std::map<std::string, VariancePrior> prior;   // metric key → the variance prior fitted to its rows
+  RoundModel rounds_base, rounds_new;            // wall time: what each side's rounds shared (within_rounds)
   int tested_wall = 0, tested_other = 0;        // rows in the two Benjamini–Hochberg families
   // Ok runs of each side, and of those the runs taken while the host was busy (host_load).
   int runs_base = 0, runs_new = 0, busy_base = 0, busy_new = 0;

@@ -19,6 +19,7 @@ namespace {
 struct CompareArgs {
   std::string base, now, format = "md", out, gate = "wall";
   double threshold = 5, alpha = 0.05, power = 0.8;
+  bool across_rounds = false;
 };
 
 int run_compare(const CompareArgs& a) {
@@ -29,6 +30,7 @@ int run_compare(const CompareArgs& a) {
   o.alpha = a.alpha;
   o.power = a.power;
   o.gate_all = a.gate == "all";
+  o.within_rounds = !a.across_rounds;
   rep::Comparison c;
   try {
     c = rep::compare_results(base, now, o);
@@ -79,6 +81,9 @@ void add_compare_commands(CLI::App& app, Commands& out) {
                       "what fails the gate: wall (exact counters and wall time) | all (also setup, latencies, CPU, page cache)")
       ->check(CLI::IsMember({"wall", "all"}))
       ->capture_default_str();
+  compare->add_flag("--across-rounds", a->across_rounds,
+                    "test wall times as measured, without taking out what each round's backends shared (the host at "
+                    "that moment); the default takes it out");
   compare->add_option("--format", a->format, "md | json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
   compare->add_option("--out", a->out, "also write the output to this file");
   out.push_back({compare, [a] { return run_compare(*a); }});
