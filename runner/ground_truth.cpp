@@ -71,13 +71,13 @@ Fd open_lower_at(const Lowers& lowers, const std::string& path) {
 // counts. False where the file system has no FIEMAP or shares nothing.
 bool cloned_from(int upper, const Fd& lower, const std::string& what) {
   std::vector<snap::Extent> up;
-  if (!snap::file_extents(upper, what, up)) return false;
+  if (!snap::file_extents(upper, what, up, false)) return false;  // no sync: clones are never delayed
   bool any_shared = std::any_of(up.begin(), up.end(), [](const snap::Extent& e) { return e.shared(); });
   if (!any_shared || !lower) return any_shared;
   struct stat us {}, ls {};
   if (::fstat(upper, &us) != 0 || ::fstat(lower.get(), &ls) != 0 || us.st_dev != ls.st_dev) return false;
   std::vector<snap::Extent> low;
-  if (!snap::file_extents(lower.get(), what + " (its lower file)", low)) return true;
+  if (!snap::file_extents(lower.get(), what + " (its lower file)", low, false)) return true;
   for (const auto& e : up) {
     if (!e.shared() || e.inline_data()) continue;
     for (const auto& l : low)
