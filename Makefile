@@ -46,11 +46,12 @@ run: build-run
 	$(COWBENCH) doctor --workdir $(WORKDIR)
 	$(COWBENCH) run --workdir $(WORKDIR) --out ./cowbench-out $(RUN_ARGS)
 
-# The long benchmarks (minutes): snapshot operations, copy vs cp -a, block CoW, image import.
+# The long benchmarks (minutes): snapshot operations, copy vs cp -a, block CoW, first-write latency, image import.
 bench: build
 	$(BUILD_DIR)/bench/bench_snapshotters --workdir=$(WORKDIR)
 	$(BUILD_DIR)/bench/bench_copy
 	$(BUILD_DIR)/bench/bench_block --workdir=$(WORKDIR)
+	$(BUILD_DIR)/bench/bench_first_write --workdir=$(WORKDIR)
 	$(BUILD_DIR)/bench/bench_import --workdir=$(WORKDIR)
 
 # A long libFuzzer run over the layer reader and applier (FUZZ_SECONDS, default 600); the corpus grows in build/fuzz-work.

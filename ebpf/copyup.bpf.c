@@ -58,6 +58,19 @@ struct btrfs_ordered_extent___cb {
   __u64 offset;
   unsigned long flags;
 } __attribute__((preserve_access_index));
+struct btrfs_fs_info___cb {
+  struct super_block *sb;
+} __attribute__((preserve_access_index));
+struct btrfs_data_ref___cb {
+  __u64 objectid; /* the inode number owning the reference */
+  __u64 offset;
+} __attribute__((preserve_access_index));
+struct btrfs_delayed_ref_node___cb {
+  __u64 num_bytes;
+  unsigned int action : 8;
+  struct btrfs_data_ref___cb data_ref; /* in an anonymous union: CO-RE finds it there */
+} __attribute__((preserve_access_index));
+#define BTRFS_ADD_DELAYED_REF___cb 1 /* enum btrfs_delayed_ref_action */
 struct btrfs_ordered_extent___old {
   __u64 start;
 } __attribute__((preserve_access_index));
@@ -183,12 +196,13 @@ struct {
 } cow_files SEC(".maps");
 
 /* Upper inodes copied up metadata-only in this window (metacopy=on): their data copy-up is
- * still to come. */
+ * still to come. Value: the struct inode * (a clone seen by inode number alone, on btrfs, sizes
+ * the data copy-up through it once it still names that inode). */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
   __type(key, struct cb_file_key);
-  __type(value, __u8);
+  __type(value, __u64);
 } metacopied SEC(".maps");
 
 struct {
@@ -382,12 +396,19 @@ static __always_inline void submit(struct cb_event *e) {
   bpf_ringbuf_submit(e, queued >= wake_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
-/* What a kernel overlayfs copy-up copied. Without metacopy=on: data. With it, overlayfs copies
+/* The data copy-up of a file copied up metadata-only before (not a new copy-up). */
+static __always_inline bool completes_metacopy(__u32 kind) {
+  return kind == CB_CU_META_DATA || kind == CB_CU_META_CLONED;
+}
+
+/* What a kernel overlayfs copy-up copied. A clone into the new upper inode during the copy-up
+ * (clone_into()) makes it cloned. Without metacopy=on: data. With it, overlayfs copies
  * metadata only unless the file is opened for write or truncated (ovl_need_meta_copy_up); a data
  * copy through the page cache also leaves the upper inode with pages (a clone leaves none, but
  * is then made by an open for write or a truncate). */
 static __always_inline __u32 copyup_kind(struct cb_pending *p, struct inode *inode) {
-  if (p->kind == CB_CU_META_DATA) return CB_CU_META_DATA;
+  if (p->kind == CB_CU_META_DATA) return (p->flags & CB_PF_CLONED) ? CB_CU_META_CLONED : CB_CU_META_DATA;
+  if (p->flags & CB_PF_CLONED) return CB_CU_CLONED; /* the lower's extents are shared, not copied */
   if (!(window.flags & CB_FLAG_METACOPY) || window.kind != CB_KIND_OVERLAY) return CB_CU_DATA;
   if (p->flags & CB_PF_WRITE) return CB_CU_DATA;
   if (BPF_CORE_READ(inode, i_mapping, nrpages) > 0) return CB_CU_DATA;
@@ -404,7 +425,7 @@ static __always_inline void complete(struct cb_pending *p, __u32 type, __u32 how
   __u32 kind = copyup_kind(p, inode);
   /* Data bytes: the upper inode's size, none for a metadata-only copy-up (sparse, size set). */
   __u64 size = kind == CB_CU_METADATA ? 0 : (__u64)BPF_CORE_READ(inode, i_size);
-  if (kind == CB_CU_META_DATA) {
+  if (completes_metacopy(kind)) {
     count(CB_C_META_DATA_COPYUPS, 1); /* the file was counted at its metadata copy-up */
   } else {
     count(CB_C_COPYUPS, 1);
@@ -412,8 +433,12 @@ static __always_inline void complete(struct cb_pending *p, __u32 type, __u32 how
   if (kind == CB_CU_METADATA) {
     count(CB_C_METADATA_COPYUPS, 1);
     struct cb_file_key k = {.ino = p->ino, .dev = p->dev};
-    __u8 one = 1;
-    bpf_map_update_elem(&metacopied, &k, &one, BPF_ANY);
+    __u64 at = p->inode;
+    bpf_map_update_elem(&metacopied, &k, &at, BPF_ANY);
+  }
+  if (kind == CB_CU_CLONED || kind == CB_CU_META_CLONED) {
+    count(CB_C_CLONED_COPYUPS, 1);
+    count(CB_C_CLONED_BYTES, size);
   }
   count(CB_C_COPYUP_BYTES, size);
   if (type == CB_EV_FUSE_COPYUP) count(CB_C_FUSE_COPYUPS, 1);
@@ -422,7 +447,7 @@ static __always_inline void complete(struct cb_pending *p, __u32 type, __u32 how
   if (h) *h += 1;
   struct cb_syscall_stat *s = lookup_or_zero(&syscalls, &nr, struct cb_syscall_stat);
   if (s) {
-    if (kind != CB_CU_META_DATA) __sync_fetch_and_add(&s->copyups, 1);
+    if (!completes_metacopy(kind)) __sync_fetch_and_add(&s->copyups, 1);
     __sync_fetch_and_add(&s->bytes, size);
   }
   struct cb_event *e = bpf_ringbuf_reserve(&events, sizeof *e, 0);

@@ -49,6 +49,68 @@ int BPF_PROG(cb_mark_inode_dirty, struct inode *inode, int flags) {
   return 0;
 }
 
+/* --- copy-up by clone: upper and lower on one XFS (reflink=1) or btrfs ------------------- */
+
+/* A clone into the inode (ino, dev) in the current task, whose struct inode * is `inode` when
+ * the tracepoint gives it (else 0): overlayfs (ovl_copy_file → vfs_clone_file_range), or the
+ * FUSE daemon's FICLONE, filling the upper inode of a copy-up in flight — that copy-up is
+ * cloned. With metacopy=on, the first clone into an upper inode copied up metadata-only in this
+ * window is that file's data copy-up: it clones and dirties no page, so the page-dirtying rule
+ * of cb_mark_inode_dirty never sees it. */
+static __always_inline void clone_into(struct inode *inode, __u64 ino, __u32 dev) {
+  if (!watched()) return;
+  __u32 kind = window.kind;
+  if (kind != CB_KIND_OVERLAY && kind != CB_KIND_FUSE) return;
+  if (dev != window.upper_dev) return;
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  struct cb_task *t = bpf_map_lookup_elem(&tasks, &tid);
+  if (t) {
+#pragma unroll
+    for (int i = 0; i < CB_MAX_PENDING; i++) {
+      if (i >= t->n) break;
+      if (t->p[i].ino == ino && t->p[i].dev == dev) {
+        t->p[i].flags |= CB_PF_CLONED;
+        count(CB_C_CLONE_EVENTS, 1);
+        return;
+      }
+    }
+  }
+  if (kind != CB_KIND_OVERLAY || !(window.flags & CB_FLAG_METACOPY)) return;
+  struct cb_file_key k = {.ino = ino, .dev = dev};
+  __u64 *at = bpf_map_lookup_elem(&metacopied, &k);
+  if (!at) return;
+  if (!inode) {
+    /* Only the number is known (btrfs): the inode the metadata copy-up made, while it is that one. */
+    struct inode *was = (struct inode *)*at;
+    if (BPF_CORE_READ(was, i_ino) != ino || BPF_CORE_READ(was, i_sb, s_dev) != dev) return;
+    inode = was;
+  }
+  bpf_map_delete_elem(&metacopied, &k);
+  count(CB_C_CLONE_EVENTS, 1);
+  add_pending(inode, dev, (__s32)syscall_nr(current_regs()), CB_CU_META_DATA, CB_PF_WRITE | CB_PF_CLONED);
+}
+
+/* XFS: the remap (clone) of a range of src into dest, at its start (xfs_reflink_remap_prep). */
+SEC("tp_btf/xfs_reflink_remap_range")
+int BPF_PROG(cb_xfs_clone, struct xfs_inode___cb *src, __s64 soffset, __s64 len, struct xfs_inode___cb *dest,
+             __s64 doffset) {
+  if (!window.cgroup_id) return 0;
+  struct inode *inode = (struct inode *)((char *)dest + bpf_core_field_offset(struct xfs_inode___cb, i_vnode));
+  clone_into(inode, BPF_CORE_READ(dest, i_vnode.i_ino), BPF_CORE_READ(dest, i_vnode.i_sb, s_dev));
+  return 0;
+}
+
+/* btrfs: a reference added to a data extent for an inode (objectid) — a clone shares the
+ * source's extents by adding references for the destination inode, in the cloning task; new
+ * data gets its references later, when its ordered extent completes in a worker. */
+SEC("tp_btf/add_delayed_data_ref")
+int BPF_PROG(cb_btrfs_clone, const struct btrfs_fs_info___cb *fs_info, const struct btrfs_delayed_ref_node___cb *ref) {
+  if (!window.cgroup_id) return 0;
+  if (BPF_CORE_READ_BITFIELD_PROBED(ref, action) != BTRFS_ADD_DELAYED_REF___cb) return 0;
+  clone_into(NULL, BPF_CORE_READ(ref, data_ref.objectid), BPF_CORE_READ(fs_info, sb, s_dev));
+  return 0;
+}
+
 /* The FUSE daemon's open call created a file in its <workdir>/work: a copy-up begins. */
 static __always_inline void fuse_daemon_open(struct pt_regs *regs, long nr, long fd) {
   struct task_struct *task = bpf_get_current_task_btf();

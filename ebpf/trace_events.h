@@ -39,6 +39,9 @@ enum cb_copyup_kind {
   CB_CU_METADATA = 1,  /* metadata only (metacopy=on): the upper inode is sparse, 0 data bytes */
   CB_CU_META_DATA = 2, /* the data of a file copied up metadata-only earlier in the window (its first
                           open for write), into the same upper inode: not a new copy-up */
+  CB_CU_CLONED = 3,    /* the file's data cloned, not copied (upper and lower on one XFS reflink=1 or
+                          btrfs: vfs_clone_file_range shares the lower's extents) */
+  CB_CU_META_CLONED = 4, /* CB_CU_META_DATA by a clone */
 };
 
 /* Window flags (cb_window.flags). */
@@ -46,7 +49,8 @@ enum cb_copyup_kind {
 #define CB_FLAG_METACOPY 2u     /* the overlay is mounted with metacopy=on */
 
 /* Pending copy-up flags (cb_pending.flags). */
-#define CB_PF_WRITE 1u /* made by an open for write / with O_TRUNC, or a truncate: a data copy-up */
+#define CB_PF_WRITE 1u  /* made by an open for write / with O_TRUNC, or a truncate: a data copy-up */
+#define CB_PF_CLONED 2u /* its data was cloned into it (xfs_reflink_remap_range / btrfs data refs added) */
 
 #define CB_NAME_LEN 32   /* bytes per path component (truncated, NUL-terminated) */
 #define CB_NAME_DEPTH 8  /* path components kept, leaf first */
@@ -98,6 +102,9 @@ enum cb_counter {
                             whole as CoW, as before the split */
   CB_C_BLOCKS_UNTRACKED, /* chunks the `cow_blocks` map had no room for: counted without the once-per-block check */
   CB_C_SYSCALLS_UNSLOTTED, /* container syscalls whose number is outside 0..CB_SYSCALL_SLOTS-1: not in `syscall_counts` */
+  CB_C_CLONED_COPYUPS,   /* copy-ups whose data was cloned (CB_CU_CLONED and CB_CU_META_CLONED) */
+  CB_C_CLONED_BYTES,     /* ... and their bytes (in CB_C_COPYUP_BYTES too) */
+  CB_C_CLONE_EVENTS,     /* clone tracepoints that matched a copy-up in flight (several per copy-up on btrfs) */
   CB_C_COUNT
 };
 

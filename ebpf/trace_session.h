@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/copyup_kinds.h"
 #include "common/mount.h"
 #include "snapshotters/snapshotter.h"
 
@@ -30,6 +31,9 @@ struct TraceCounts {
   int64_t copyup_bytes = 0;           // data bytes copied (none for a metadata-only copy-up)
   int64_t copyup_metadata_only = 0;   // of copyup_events: files copied up metadata-only (overlay
                                       // metacopy=on) whose data was not copied up by the window's end
+  // copyup_events and copyup_bytes by how each file's data reached the upper layer (data
+  // copied, cloned, metadata only); not measured where copyup_events is -1.
+  CopyupKinds copyup_kinds;
   std::vector<int64_t> copyup_latencies_ns;
   int64_t cow_extents = 0;
   int64_t cow_bytes = 0;

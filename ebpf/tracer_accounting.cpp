@@ -23,6 +23,8 @@ const char* copyup_kind_name(uint32_t kind) {
   switch (kind) {
     case CB_CU_METADATA: return "metadata";
     case CB_CU_META_DATA: return "data of a metacopy file";
+    case CB_CU_CLONED: return "cloned";
+    case CB_CU_META_CLONED: return "data of a metacopy file, cloned";
     default: return "data";
   }
 }
@@ -96,6 +98,7 @@ struct LateCopyUps {
   int64_t resolved = 0, unresolved = 0;
   int64_t metadata = 0;   // of them, metadata-only (the upper file has trusted.overlay.metacopy)
   int64_t meta_data = 0;  // data copy-ups of files copied up metadata-only before (not new files)
+  int64_t cloned = 0, cloned_bytes = 0;  // of them, those whose data was cloned (CB_PF_CLONED), and their bytes
 };
 LateCopyUps late_copyups(const WatchedWindow& w, int tasks_fd) {
   std::vector<std::pair<uint32_t, cb_pending>> left;
@@ -122,10 +125,17 @@ LateCopyUps late_copyups(const WatchedWindow& w, int tasks_fd) {
       bool metadata = p.kind != CB_CU_META_DATA && w.metacopy &&
                       getxattr((w.upper + it->second.path).c_str(), "trusted.overlay.metacopy", nullptr, 0) >= 0;
       int64_t size = metadata ? 0 : it->second.size;
+      bool cloned = !metadata && (p.flags & CB_PF_CLONED);
+      uint32_t kind = metadata ? static_cast<uint32_t>(CB_CU_METADATA) : p.kind;
+      if (cloned) kind = p.kind == CB_CU_META_DATA ? CB_CU_META_CLONED : CB_CU_CLONED;
       out.bytes += size;
+      if (cloned) {
+        ++out.cloned;
+        out.cloned_bytes += size;
+      }
       e["bytes"] = size;
       e["path"] = it->second.path;
-      e["kind"] = copyup_kind_name(metadata ? static_cast<uint32_t>(CB_CU_METADATA) : p.kind);
+      e["kind"] = copyup_kind_name(kind);
       out.metadata += metadata;
       out.meta_data += p.kind == CB_CU_META_DATA;
       ++out.resolved;
@@ -243,6 +253,8 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
   int64_t metadata_copyups = static_cast<int64_t>(c[CB_C_METADATA_COPYUPS]) + late.metadata;
   int64_t meta_data_copyups = static_cast<int64_t>(c[CB_C_META_DATA_COPYUPS]) + late.meta_data;
   int64_t bytes = static_cast<int64_t>(c[CB_C_COPYUP_BYTES]) + late.bytes;
+  int64_t cloned = static_cast<int64_t>(c[CB_C_CLONED_COPYUPS]) + late.cloned;
+  int64_t cloned_bytes = static_cast<int64_t>(c[CB_C_CLONED_BYTES]) + late.cloned_bytes;
   json latency_hist = json::object();
   for (size_t b = 0; b < hist.size(); ++b)
     if (hist[b]) latency_hist[fmt::format("{}", uint64_t{1} << b)] = hist[b];
@@ -274,15 +286,22 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
       out.copyup_bytes = bytes;
       // Files whose copy-up stayed metadata-only (no later data copy-up in the window).
       out.copyup_metadata_only = metadata_copyups - meta_data_copyups;
+      // By kind, as each file ends up: cloned, metadata only, the rest copied.
+      out.copyup_kinds.measured = true;
+      out.copyup_kinds.cloned = {cloned, cloned_bytes};
+      out.copyup_kinds.metadata = {out.copyup_metadata_only, 0};
+      out.copyup_kinds.data = {copyups - cloned - out.copyup_metadata_only, bytes - cloned_bytes};
       break;
     default:
       // Block CoW (and a full copy) copies no whole file up: its figures are cow_* and new_bytes.
       out.copyup_events = out.copyup_bytes = 0;
+      out.copyup_kinds.measured = true;
       break;
   }
   if (w.kind == CB_KIND_EXTENT && !w.new_data_observable) out.new_bytes = -1;
   if (!w.observable) {
     out.copyup_events = out.copyup_bytes = out.copyup_metadata_only = -1;
+    out.copyup_kinds = {};
     if (w.kind == CB_KIND_EXTENT) out.cow_extents = out.cow_bytes = out.new_bytes = -1;
   }
   out.copyup_latencies_ns = std::move(records.latencies);
@@ -323,7 +342,9 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
     for (const auto& e : late.events) {
       json& s = x["copyups_by_syscall"][e.at("syscall").get<std::string>()];
       if (!s.is_object()) s = {{"copyups", 0}, {"bytes", 0}};
-      s["copyups"] = s["copyups"].get<int64_t>() + (e.value("kind", "") == copyup_kind_name(CB_CU_META_DATA) ? 0 : 1);
+      std::string kind = e.value("kind", "");
+      bool completes = kind == copyup_kind_name(CB_CU_META_DATA) || kind == copyup_kind_name(CB_CU_META_CLONED);
+      s["copyups"] = s["copyups"].get<int64_t>() + (completes ? 0 : 1);
       s["bytes"] = s["bytes"].get<int64_t>() + e.at("bytes").get<int64_t>();
     }
   }
@@ -331,6 +352,7 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
   if (c[CB_C_SYSCALLS_UNSLOTTED]) x["syscalls_beyond_table"] = c[CB_C_SYSCALLS_UNSLOTTED];
   if (c[CB_C_TMPFILES_SKIPPED]) x["container_tmpfiles_ignored"] = c[CB_C_TMPFILES_SKIPPED];
   if (c[CB_C_PROBE_WINDOWS]) x["probe_windows"] = c[CB_C_PROBE_WINDOWS];
+  if (c[CB_C_CLONE_EVENTS]) x["clone_events"] = c[CB_C_CLONE_EVENTS];  // clone tracepoints matched to copy-ups
   if (record_syscalls) x["syscall_records"] = {{"emitted", c[CB_C_SYSCALL_RECORDS]}, {"read", records.syscall_records}};
   json events = json::array();
   for (const auto& e : records.kept) events.push_back(event_json(e, w.start_ns));

@@ -39,6 +39,8 @@ constexpr TpRow kTracepointPrograms[] = {
     {"cb_xfs_ioend", "iomap_add_to_ioend", "XFS new data of inherited files (writeback into the data fork)"},
     {"cb_btrfs_inode_new", "btrfs_inode_new", "btrfs files the container creates (not CoW)"},
     {"cb_sys_enter", "sys_enter", "the container's system calls, counted by number"},
+    {"cb_xfs_clone", "xfs_reflink_remap_range", "copy-ups by clone on XFS (overlayfs on XFS reflink=1)"},
+    {"cb_btrfs_clone", "add_delayed_data_ref", "copy-ups by clone on btrfs (data extent references of the new upper inode)"},
 };
 
 }  // namespace

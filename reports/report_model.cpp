@@ -354,6 +354,27 @@ std::vector<std::string> findings(const Results& r, const Grouped& g) {
   return out;
 }
 
+// "Copy-up kinds (median files, bytes): overlayfs: 3 copied (1.0 MiB), 2 cloned (2.0 MiB), 1 metadata only; ..." for
+// the backends that copied files up in this workload, traced where known, else from the ground truth (†); none when
+// no backend measured kinds.
+std::optional<std::string> kinds_note(const std::string& w, const Grouped& g) {
+  std::vector<std::string> parts;
+  for (const auto& b : g.backends()) {
+    const SummaryRow* s = g.row(b, w);
+    if (!s || s->n == 0) continue;
+    bool traced = s->median_copyup_kinds.measured;
+    const CopyupKinds& k = traced ? s->median_copyup_kinds : s->median_truth_copyup_kinds;
+    if (!k.measured || k.data.events + k.cloned.events + k.metadata.events <= 0) continue;
+    parts.push_back(fmt::format("{}{}: {} copied ({}), {} cloned ({}), {} metadata only", b, traced ? "" : " †", k.data.events,
+                                format_bytes(static_cast<double>(k.data.bytes)), k.cloned.events,
+                                format_bytes(static_cast<double>(k.cloned.bytes)), k.metadata.events));
+  }
+  if (parts.empty()) return std::nullopt;
+  return fmt::format("Copy-up kinds (median files, bytes; copied = data read and written, cloned = extents shared "
+                     "with the lower file, metadata only = overlay metacopy): {}.",
+                     fmt::join(parts, "; "));
+}
+
 Table workload_table(const std::string& w, const Grouped& g) {
   Table t;
   t.title = w;
@@ -381,6 +402,7 @@ Table workload_table(const std::string& w, const Grouped& g) {
                       std::to_string(s->n)});
   }
   if (truth) t.notes.push_back("† ground truth: what appeared in the writable layer (tracing was off or did not see it).");
+  if (auto kinds = kinds_note(w, g)) t.notes.push_back(*kinds);
   return t;
 }
 

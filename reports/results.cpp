@@ -56,6 +56,51 @@ HostLoad host_load_from(const json& j, const json& busy) {
   return h;
 }
 
+// {"data": {"events", "bytes"}, "cloned": {...}, "metadata": {...}}, or null when not measured.
+json kinds_json(const CopyupKinds& k) {
+  if (!k.measured) return nullptr;
+  auto one = [](const CopyupKind& c) { return json{{"events", c.events}, {"bytes", c.bytes}}; };
+  return {{"data", one(k.data)}, {"cloned", one(k.cloned)}, {"metadata", one(k.metadata)}};
+}
+
+CopyupKinds kinds_from(const json& j) {
+  CopyupKinds k;
+  if (!j.is_object()) return k;
+  k.measured = true;
+  auto one = [&](const char* name, CopyupKind& c) {
+    const json& v = j.value(name, json::object());
+    c.events = v.value("events", int64_t{0});
+    c.bytes = v.value("bytes", int64_t{0});
+  };
+  one("data", k.data);
+  one("cloned", k.cloned);
+  one("metadata", k.metadata);
+  return k;
+}
+
+// Each figure's median over the runs that measured kinds.
+CopyupKinds median_kinds(const std::vector<const Run*>& runs, CopyupKinds Run::*field) {
+  CopyupKinds out;
+  std::vector<int64_t> v[6];
+  for (const Run* r : runs) {
+    const CopyupKinds& k = r->*field;
+    if (!k.measured) continue;
+    out.measured = true;
+    int i = 0;
+    for (const CopyupKind* c : {&k.data, &k.cloned, &k.metadata}) {
+      v[i++].push_back(c->events);
+      v[i++].push_back(c->bytes);
+    }
+  }
+  if (!out.measured) return out;
+  int i = 0;
+  for (CopyupKind* c : {&out.data, &out.cloned, &out.metadata}) {
+    c->events = median_of(v[i++]);
+    c->bytes = median_of(v[i++]);
+  }
+  return out;
+}
+
 }  // namespace
 
 bool busy_host(const HostLoad& h) {
@@ -143,6 +188,8 @@ std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
     s.median_truth_copyups = median_of(col(&Run::truth_copyups));
     s.median_truth_copyup_bytes = median_of(col(&Run::truth_copyup_bytes));
     s.median_truth_copyups_dropped = median_of(col(&Run::truth_copyups_dropped));
+    s.median_copyup_kinds = median_kinds(g, &Run::copyup_kinds);
+    s.median_truth_copyup_kinds = median_kinds(g, &Run::truth_copyup_kinds);
     s.median_cow_extents = median_of(col(&Run::cow_extents));
     s.median_cow_bytes = median_of(col(&Run::cow_bytes));
     s.median_cow_new_bytes = median_of(col(&Run::cow_new_bytes));
@@ -178,6 +225,7 @@ json to_json(const Run& r) {
          {"copyup", {{"events", opt(r.copyup_events)},
                      {"bytes", opt(r.copyup_bytes)},
                      {"metadata_only", opt(r.copyup_metadata_only)},
+                     {"kinds", kinds_json(r.copyup_kinds)},
                      {"latency_ns", q_json(r.copyup_latency)}}},
          {"cow", {{"extents", opt(r.cow_extents)}, {"bytes", opt(r.cow_bytes)}, {"new_bytes", opt(r.cow_new_bytes)}}},
          {"disk", {{"upper_bytes", opt(r.upper_bytes)}, {"shared_bytes", opt(r.shared_bytes)}}},
@@ -186,6 +234,7 @@ json to_json(const Run& r) {
          {"ground_truth", {{"copyups", opt(r.truth_copyups)},
                            {"copyup_bytes", opt(r.truth_copyup_bytes)},
                            {"copyup_metadata_only", opt(r.truth_copyup_metadata_only)},
+                           {"copyup_kinds", kinds_json(r.truth_copyup_kinds)},
                            {"copyups_dropped", opt(r.truth_copyups_dropped)},
                            {"cow_extents", opt(r.truth_cow_extents)},
                            {"cow_bytes", opt(r.truth_cow_bytes)},
@@ -222,6 +271,7 @@ Run run_from_json(const json& j) {
   r.copyup_bytes = get_opt(cu, "bytes");
   r.copyup_latency = q_from(cu.value("latency_ns", json()));
   r.copyup_metadata_only = cu.contains("metadata_only") ? get_opt(cu, "metadata_only") : -1;
+  r.copyup_kinds = kinds_from(cu.value("kinds", json()));  // absent in files written before it existed
   r.cow_extents = get_opt(j.at("cow"), "extents");
   r.cow_bytes = get_opt(j.at("cow"), "bytes");
   r.cow_new_bytes = get_opt(j.at("cow"), "new_bytes");  // absent in files written before it existed
@@ -236,6 +286,7 @@ Run run_from_json(const json& j) {
     r.truth_copyup_bytes = get_opt(j["ground_truth"], "copyup_bytes");
     if (j["ground_truth"].contains("copyup_metadata_only"))
       r.truth_copyup_metadata_only = get_opt(j["ground_truth"], "copyup_metadata_only");
+    r.truth_copyup_kinds = kinds_from(j["ground_truth"].value("copyup_kinds", json()));
     if (j["ground_truth"].contains("copyups_dropped"))
       r.truth_copyups_dropped = get_opt(j["ground_truth"], "copyups_dropped");
     r.truth_cow_extents = get_opt(j["ground_truth"], "cow_extents");

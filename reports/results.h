@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/copyup_kinds.h"
+
 namespace cowbench::rep {
 
 inline constexpr const char* kSchema = "cowbench/v1";
@@ -86,6 +88,10 @@ struct Run {
   // Of the copy-ups (traced / ground truth): files copied up metadata-only (overlay metacopy=on),
   // whose data was not copied; -1: not measured.
   int64_t copyup_metadata_only = -1, truth_copyup_metadata_only = -1;
+  // The copy-ups by how each file's data reached the writable layer (data copied, cloned,
+  // metadata only; see common/copyup_kinds.h), traced and from the ground truth (FIEMAP of each
+  // upper file against its lower, the metacopy xattr); measured = false: not measured.
+  CopyupKinds copyup_kinds, truth_copyup_kinds;
   // Of the ground-truth copy-ups, lower files copied up and then deleted (fuse-overlayfs copies a
   // file up to delete it): gone from the writable layer; -1: not measured.
   int64_t truth_copyups_dropped = -1;
@@ -125,6 +131,9 @@ struct SummaryRow {
   int64_t median_truth_copyups = -1;
   int64_t median_truth_copyup_bytes = -1;
   int64_t median_truth_copyups_dropped = -1;  // not written to results.json's summary
+  // Per kind, the medians over the ok runs that measured kinds (measured = false: none did);
+  // not written to results.json's summary (the reports show them).
+  CopyupKinds median_copyup_kinds, median_truth_copyup_kinds;
   int64_t median_cow_extents = -1, median_cow_bytes = -1, median_cow_new_bytes = -1;
   int64_t median_truth_cow_extents = -1, median_truth_cow_bytes = -1, median_truth_new_bytes = -1;
   // Per syscall name, the median over the ok runs that counted them; empty when none did.

@@ -26,31 +26,65 @@ namespace {
 
 // Walks the upper directory below `dirfd`; an inode seen under two names (a hard link made
 // after its copy-up) is one copy-up.
-// The size of the lower file the kernel's overlay names in trusted.overlay.origin (struct
-// ovl_fb: version, magic 0xfb, len, flags, handle type, the lower fs's uuid, the file handle),
-// opened by handle on the file system of `mount_fd` (a lower directory); none when there is
-// no origin or it cannot be opened (another file system, a handle this kernel cannot open).
-std::optional<int64_t> kernel_origin_size(int fd, int mount_fd) {
+// The lower file the kernel's overlay names in trusted.overlay.origin (struct ovl_fb: version,
+// magic 0xfb, len, flags, handle type, the lower fs's uuid, the file handle), opened read-only
+// by handle on the file system of `mount_fd` (a lower directory); empty when there is no origin
+// or it cannot be opened (another file system, a handle this kernel cannot open) or is not a
+// regular file.
+Fd open_kernel_origin(int fd, int mount_fd) {
   unsigned char fb[256];
   ssize_t n = fgetxattr(fd, "trusted.overlay.origin", fb, sizeof fb);
   constexpr size_t kHeader = 5 + 16;
-  if (n <= static_cast<ssize_t>(kHeader) || fb[1] != 0xfb || fb[2] != n) return std::nullopt;
+  if (n <= static_cast<ssize_t>(kHeader) || fb[1] != 0xfb || fb[2] != n) return Fd();
   size_t bytes = static_cast<size_t>(n) - kHeader;
   std::vector<unsigned char> buf(sizeof(struct file_handle) + bytes);
   auto* h = reinterpret_cast<struct file_handle*>(buf.data());
   h->handle_bytes = static_cast<unsigned>(bytes);
   h->handle_type = fb[4];
   std::memcpy(h->f_handle, fb + kHeader, bytes);
-  Fd lower(::open_by_handle_at(mount_fd, h, O_PATH | O_CLOEXEC));
+  Fd lower(::open_by_handle_at(mount_fd, h, O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   struct stat st {};
-  if (!lower || ::fstat(lower.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-  return st.st_size;
+  if (!lower || ::fstat(lower.get(), &st) != 0 || !S_ISREG(st.st_mode)) return Fd();
+  return lower;
 }
 
-// The nearest lower directory of one scan, open for opening origins by handle.
+// The lower directories of one scan: the nearest open for opening origins by handle, and all
+// of them (nearest first) for finding a lower file by path.
 struct Lowers {
   Fd nearest;
+  std::vector<std::string> dirs;
 };
+
+// The regular file at `path` (inside the image) in the nearest lower directory that has one.
+Fd open_lower_at(const Lowers& lowers, const std::string& path) {
+  for (const auto& d : lowers.dirs) {
+    Fd f(::open((d + path).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st {};
+    if (f && ::fstat(f.get(), &st) == 0 && S_ISREG(st.st_mode)) return f;
+  }
+  return Fd();
+}
+
+// Whether the upper file `upper` holds data cloned from its lower file `lower` (the copy-up
+// was a clone): an extent of it flagged FIEMAP_EXTENT_SHARED that lies on disk within an
+// extent of the lower file, on the same file system. Without the lower file, any shared extent
+// counts. False where the file system has no FIEMAP or shares nothing.
+bool cloned_from(int upper, const Fd& lower, const std::string& what) {
+  std::vector<snap::Extent> up;
+  if (!snap::file_extents(upper, what, up, false)) return false;  // no sync: clones are never delayed
+  bool any_shared = std::any_of(up.begin(), up.end(), [](const snap::Extent& e) { return e.shared(); });
+  if (!any_shared || !lower) return any_shared;
+  struct stat us {}, ls {};
+  if (::fstat(upper, &us) != 0 || ::fstat(lower.get(), &ls) != 0 || us.st_dev != ls.st_dev) return false;
+  std::vector<snap::Extent> low;
+  if (!snap::file_extents(lower.get(), what + " (its lower file)", low, false)) return true;
+  for (const auto& e : up) {
+    if (!e.shared() || e.inline_data()) continue;
+    for (const auto& l : low)
+      if (e.physical < l.physical + l.length && l.physical < e.physical + e.length) return true;
+  }
+  return false;
+}
 
 void scan(int dirfd, const std::string& rel, const LowerFiles& lower, const Lowers& lowers, CopyupTruth& t,
           std::set<ino_t>& seen) {
@@ -99,9 +133,19 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, const Lowe
         if (auto o = lower.find(origin); o != lower.end()) below = o;
       }
       int64_t size = below != lower.end() ? below->second : st.st_size;
-      if (f && lowers.nearest)
-        if (auto s = kernel_origin_size(f.get(), lowers.nearest.get())) size = *s;
-      if (!metacopy) t.bytes += size;
+      // The lower file itself: the kernel's origin, else the one at the (origin) path.
+      Fd from_fd = f && lowers.nearest ? open_kernel_origin(f.get(), lowers.nearest.get()) : Fd();
+      struct stat os {};
+      if (from_fd && ::fstat(from_fd.get(), &os) == 0) size = os.st_size;
+      if (!from_fd && below != lower.end()) from_fd = open_lower_at(lowers, below->first);
+      if (!metacopy) {
+        t.bytes += size;
+        // Cloned: the upper file still shares extents with the lower file.
+        if (f && cloned_from(f.get(), from_fd, path)) {
+          ++t.cloned;
+          t.cloned_bytes += size;
+        }
+      }
       t.metadata_only += metacopy;
     }
   }
@@ -274,6 +318,17 @@ void add(CopyupTruth& into, const CopyupTruth& more) {
   into.bytes += more.bytes;
   into.metadata_only += more.metadata_only;
   into.dropped += more.dropped;
+  into.cloned += more.cloned;
+  into.cloned_bytes += more.cloned_bytes;
+}
+
+CopyupKinds kinds_of(const CopyupTruth& t) {
+  CopyupKinds k;
+  k.measured = true;
+  k.cloned = {t.cloned, t.cloned_bytes};
+  k.metadata = {t.metadata_only, 0};
+  k.data = {t.files - t.cloned - t.metadata_only, t.bytes - t.cloned_bytes};
+  return k;
 }
 
 CopyupTruth deleted_copyups(const std::string& upper, const LowerFiles& lower) {
@@ -321,7 +376,7 @@ CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower, cons
   if (upper.empty()) return t;
   Fd root = open_dir(upper);
   std::set<ino_t> seen;
-  Lowers l{lowers.empty() ? Fd() : Fd(::open(lowers.front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC))};
+  Lowers l{lowers.empty() ? Fd() : Fd(::open(lowers.front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)), lowers};
   scan(root.get(), "", lower, l, t, seen);
   return t;
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/copyup_kinds.h"
 #include "common/mount.h"
 
 namespace cowbench {
@@ -21,7 +22,13 @@ struct CopyupTruth {
                               // trusted.overlay.metacopy, no data bytes)
   int64_t dropped = 0;  // of `files`, lower files copied up and then deleted, gone from the upper
                         // again (deleted_copyups(): backends that copy a file up to delete it)
+  int64_t cloned = 0;        // of `files`, those whose data was cloned: the upper file shares data
+                             // extents with its lower file (FIEMAP, see file_copyups)
+  int64_t cloned_bytes = 0;  // of `bytes`, those files' bytes
 };
+
+// The copy-ups by kind: cloned, metadata only, and the rest (data copied).
+CopyupKinds kinds_of(const CopyupTruth& t);
 
 // The directory that receives a container's writes, read off its mounts: the overlay
 // upperdir (kernel or FUSE), else the bind mount's source. Empty if there is none.
@@ -32,7 +39,11 @@ std::string writable_dir(const std::vector<Mount>& mounts);
 // fuse-overlayfs user.fuseoverlayfs.origin) or sit at a path that exists below (`lower`).
 // Bytes: the origin's size — fuse-overlayfs's origin is a path; the kernel's is a file handle,
 // opened on the file system of the nearest of `lowers` when given — else the lower size at
-// the path, else the upper size. Known overcount: a file made new and renamed over a lower
+// the path, else the upper size. Kinds: metadata only when the upper file carries
+// trusted.overlay.metacopy; cloned when an extent of it flagged FIEMAP_EXTENT_SHARED lies on
+// disk within an extent of its lower file (the origin, else the file at its path in the
+// nearest of `lowers` that has one; any shared extent when neither opens); else data copied.
+// A clone rewritten whole since shares nothing any more and counts as copied. Known overcount: a file made new and renamed over a lower
 // path (dpkg's status) counts as a copy-up.
 CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower, const std::vector<std::string>& lowers = {});
 

@@ -46,6 +46,7 @@ void apply_measure(const SnapshotMeasure& m, rep::Run& run) {
     run.truth_copyup_bytes = m.truth->bytes;
     run.truth_copyup_metadata_only = m.truth->metadata_only;
     run.truth_copyups_dropped = m.truth->dropped;
+    run.truth_copyup_kinds = kinds_of(*m.truth);
   }
   if (m.block_cow) {
     run.truth_cow_extents = m.block_cow->cow_extents;

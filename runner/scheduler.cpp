@@ -167,7 +167,15 @@ void Scheduler::open_backends() {
     b.name = name;
     b.spec = &spec;
     auto it = cfg_.backend_options.find(name);
-    b.sn = spec.create(path_join(cfg_.workdir, name), it == cfg_.backend_options.end() ? snap::BackendOptions{} : it->second);
+    try {
+      b.sn = spec.create(path_join(cfg_.workdir, name), it == cfg_.backend_options.end() ? snap::BackendOptions{} : it->second);
+    } catch (const Error& e) {
+      // What the options ask for is missing here (overlayfs fs=xfs without mkfs.xfs): unavailable, as a failed probe.
+      if (e.code() != Errc::kUnsupported || explicit_list) throw;
+      log::warn("skipping backend {}: {}", name, e.what());
+      results_.config["skipped_backends"][name] = e.what();
+      continue;
+    }
     if (auto stale = snap::remove_stale_snapshots(*b.sn); !stale.empty())
       log::info("{}: removed {} snapshots a killed run left", name, stale.size());
     std::string root = path_join(cfg_.workdir, name), store = path_join(root, "store");

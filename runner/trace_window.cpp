@@ -69,6 +69,14 @@ void TraceTally::add(const ebpf::TraceCounts& c) {
   add(total_.copyup_events, c.copyup_events);
   add(total_.copyup_bytes, c.copyup_bytes);
   add(total_.copyup_metadata_only, c.copyup_metadata_only);
+  // Kinds: measured only when every window measured them.
+  CopyupKinds& k = total_.copyup_kinds;
+  k.measured = (windows_ == 0 || k.measured) && c.copyup_kinds.measured;
+  for (auto [into, from] : {std::pair{&k.data, &c.copyup_kinds.data}, std::pair{&k.cloned, &c.copyup_kinds.cloned},
+                            std::pair{&k.metadata, &c.copyup_kinds.metadata}}) {
+    into->events += from->events;
+    into->bytes += from->bytes;
+  }
   add(total_.cow_extents, c.cow_extents);
   add(total_.cow_bytes, c.cow_bytes);
   add(total_.lost_events, c.lost_events);
@@ -86,6 +94,7 @@ void fill_trace(const ebpf::TraceCounts& c, rep::Run& run) {
   run.copyup_events = c.copyup_events;
   run.copyup_bytes = c.copyup_bytes;
   run.copyup_metadata_only = c.copyup_metadata_only;
+  run.copyup_kinds = c.copyup_kinds;
   std::vector<int64_t> lat = c.copyup_latencies_ns;
   run.copyup_latency = rep::quantiles(lat);
   run.cow_extents = c.cow_extents;

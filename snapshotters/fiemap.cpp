@@ -62,7 +62,7 @@ bool file_extents(int fd, const std::string& what, std::vector<Extent>& out, boo
     bool last = false;
     for (unsigned i = 0; i < fm->fm_mapped_extents; ++i) {
       const fiemap_extent& e = fm->fm_extents[i];
-      out.push_back({e.fe_logical, e.fe_length, e.fe_flags});
+      out.push_back({e.fe_logical, e.fe_length, e.fe_flags, e.fe_physical});
       last = last || (e.fe_flags & FIEMAP_EXTENT_LAST);
       start = e.fe_logical + e.fe_length;
     }

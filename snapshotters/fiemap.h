@@ -31,6 +31,7 @@ struct Extent {
   uint64_t logical = 0;   // file offset, bytes
   uint64_t length = 0;    // bytes
   uint32_t flags = 0;     // FIEMAP_EXTENT_*
+  uint64_t physical = 0;  // byte address on the device (0 where FIEMAP_EXTENT_UNKNOWN or inline)
   bool shared() const;    // FIEMAP_EXTENT_SHARED
   bool inline_data() const;  // FIEMAP_EXTENT_DATA_INLINE (btrfs small files)
   bool unwritten() const;    // FIEMAP_EXTENT_UNWRITTEN (preallocated, reads as zeroes)

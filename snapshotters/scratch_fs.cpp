@@ -307,8 +307,6 @@ uint64_t parse_size(const std::string& text, const std::string& what) {
   return n << shift;
 }
 
-namespace {
-
 std::vector<OptionDoc> scratch_option_docs(bool fs_choice) {
   std::vector<OptionDoc> docs;
   if (fs_choice) docs.push_back({"fs", "xfs|btrfs", "the scratch file system made when the root's own cannot clone (default xfs)"});
@@ -355,6 +353,8 @@ ScratchFsOptions parse_scratch_options(const std::string& backend, const Backend
   }
   return o;
 }
+
+namespace {
 
 Availability probe_scratch(const std::string& workdir, const std::string& name, const std::string& fs_type,
                            const FsTrial& trial) {

@@ -130,6 +130,17 @@ struct ScratchBackend {
 };
 BackendSpec scratch_backend_spec(ScratchBackend backend);
 
+// The documented scratch options: fs (when fs_choice; its help says the reflink/btrfs meaning),
+// size, cache, mkfs, loop. For backends that offer a scratch file system as an option.
+std::vector<OptionDoc> scratch_option_docs(bool fs_choice);
+
+// Reads the scratch options (fs, size, cache, mkfs, loop) out of `options` into
+// ScratchFsOptions (fs_type = default_fs unless `fs` is given; other keys are ignored, the
+// caller checks them). Throws kInvalidInput naming `backend` for a bad value (an fs other than
+// xfs or btrfs, a bad size, ...). The trial is left empty.
+ScratchFsOptions parse_scratch_options(const std::string& backend, const BackendOptions& options,
+                                       const std::string& default_fs);
+
 // Parses a size: a number of bytes with an optional K, M, G or T suffix (powers of 1024,
 // "KiB"/"KB" spellings accepted). Throws kInvalidInput naming `what`.
 uint64_t parse_size(const std::string& text, const std::string& what);

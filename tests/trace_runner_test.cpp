@@ -10,6 +10,7 @@
 #include <cstring>
 #include <cstdio>
 #include <map>
+#include <tuple>
 #include <set>
 
 #include "common/error.h"
@@ -327,6 +328,18 @@ TEST_F(TraceRunner, MetacopyCountsEqualGroundTruth) {
     EXPECT_EQ(run.copyup_events, run.truth_copyups);
     EXPECT_EQ(run.copyup_bytes, run.truth_copyup_bytes);
     EXPECT_EQ(run.copyup_metadata_only, run.truth_copyup_metadata_only);
+    // Kinds: traced as the ground truth reads them (on the work directory's file system copy-ups
+    // copy, unless it clones), summing to the copy-ups.
+    ASSERT_TRUE(run.copyup_kinds.measured && run.truth_copyup_kinds.measured);
+    for (auto [t, g, what] : {std::tuple{&run.copyup_kinds.data, &run.truth_copyup_kinds.data, "data"},
+                              std::tuple{&run.copyup_kinds.cloned, &run.truth_copyup_kinds.cloned, "cloned"},
+                              std::tuple{&run.copyup_kinds.metadata, &run.truth_copyup_kinds.metadata, "metadata"}}) {
+      EXPECT_EQ(t->events, g->events) << what;
+      EXPECT_EQ(t->bytes, g->bytes) << what;
+    }
+    EXPECT_EQ(run.copyup_kinds.metadata.events, run.copyup_metadata_only);
+    EXPECT_EQ(run.copyup_kinds.data.events + run.copyup_kinds.cloned.events + run.copyup_kinds.metadata.events,
+              run.copyup_events);
     metadata_only += run.truth_copyup_metadata_only;
     if (run.workload == "metadata") {
       // Only chmod/chown/utimes: every copy-up is metadata-only, no data is copied.

@@ -8,19 +8,29 @@
 #include "common/mount.h"
 #include "snapshotters/overlay_layout.h"
 #include "snapshotters/probe_util.h"
+#include "snapshotters/reflink/reflink_snapshotter.h"
+#include "snapshotters/scratch_fs.h"
 
 namespace cowbench::snap {
 namespace {
 
 constexpr const char* kOverlayfsName = "overlayfs";
 
-// The overlay layout (overlay_layout.h) mounted by the kernel's overlay filesystem.
+// The overlay layout (overlay_layout.h) mounted by the kernel's overlay filesystem; with a
+// scratch file system (option fs) its lower layers and uppers all live on it.
 class OverlayfsSnapshotter final : public OverlayLayoutSnapshotter {
  public:
-  OverlayfsSnapshotter(const std::string& root, std::vector<std::string> mount_options)
-      : OverlayLayoutSnapshotter(kOverlayfsName, root, probe_overlayfs), mount_options_(std::move(mount_options)) {}
+  // `scratch` (may be null): the file system the layers live on, its store directory the root.
+  OverlayfsSnapshotter(const std::string& root, std::vector<std::string> mount_options, std::unique_ptr<ScratchFs> scratch)
+      : OverlayLayoutSnapshotter(kOverlayfsName, scratch ? scratch->path() : root, probe_overlayfs),
+        mount_options_(std::move(mount_options)),
+        scratch_(std::move(scratch)) {}
 
   std::string_view backend() const noexcept override { return kOverlayfsName; }
+  void quiesce() override {
+    if (scratch_) scratch_->quiesce();
+  }
+  StorageInfo storage() const override { return scratch_ ? scratch_->storage() : StorageInfo{}; }
 
  protected:
   Mount merged_mount(const std::string& lowers, const std::string& upper, const std::string& work) const override {
@@ -30,10 +40,50 @@ class OverlayfsSnapshotter final : public OverlayLayoutSnapshotter {
     m.options.insert(m.options.end(), mount_options_.begin(), mount_options_.end());
     return m;
   }
+  void close_storage() override {
+    if (scratch_) scratch_->close();
+  }
 
  private:
   std::vector<std::string> mount_options_;
+  std::unique_ptr<ScratchFs> scratch_;
 };
+
+// The options that choose and shape a scratch file system for the layers.
+bool is_scratch_option(const std::string& k) {
+  return k == "fs" || k == "size" || k == "cache" || k == "mkfs" || k == "loop";
+}
+
+// What the layers need from a file system of type `fs`: to be one, and to clone (so that a
+// copy-up is a clone).
+FsTrial cloning_fs_trial(const std::string& fs) {
+  return [fs](const std::string& dir) -> std::optional<std::string> {
+    std::string type = fs_type_name_or(dir);
+    if (type != fs) return fmt::format("it is {}, not {}", type, fs);
+    return reflink_trial(dir);
+  };
+}
+
+// The scratch file system the options ask for, or null for the work directory's own.
+std::unique_ptr<ScratchFs> open_scratch(const std::string& root, const BackendOptions& options) {
+  auto fs = options.find("fs");
+  if (fs == options.end()) {
+    for (const auto& [k, v] : options)
+      if (is_scratch_option(k)) fail(Errc::kInvalidInput, "overlayfs option {} needs fs=xfs|btrfs", k);
+    return nullptr;
+  }
+  BackendOptions scratch_options;
+  for (const auto& [k, v] : options)
+    if (is_scratch_option(k)) scratch_options.emplace(k, v);
+  ScratchFsOptions o = parse_scratch_options(kOverlayfsName, scratch_options, fs->second);
+  o.trial = cloning_fs_trial(o.fs_type);
+  try {
+    return std::make_unique<ScratchFs>(root, std::move(o));
+  } catch (const Error& e) {
+    if (e.code() != Errc::kUnsupported) throw;
+    fail(Errc::kUnsupported, "overlayfs with fs={} is unavailable here: {}", fs->second, e.what());
+  }
+}
 
 }  // namespace
 
@@ -46,19 +96,30 @@ Availability probe_overlayfs(const std::string& workdir) {
 void register_overlayfs(Registry& registry) {
   BackendSpec spec;
   spec.name = kOverlayfsName;
-  spec.description = "kernel overlay filesystem: parents as lower layers, whole-file copy-up on first write";
-  spec.caps = Capabilities{Granularity::kFile, true, true, "the overlay filesystem and CAP_SYS_ADMIN"};
+  spec.description = "kernel overlay filesystem: parents as lower layers, whole-file copy-up on first write "
+                     "(a clone on XFS/btrfs: fs=xfs|btrfs)";
+  spec.caps = Capabilities{Granularity::kFile, true, true,
+                           "the overlay filesystem and CAP_SYS_ADMIN; with fs=: loop devices and mkfs.xfs/mkfs.btrfs"};
   spec.options = {
       {"metacopy", "on|off", "copy up metadata only on chmod/chown/utimes (overlay metacopy=)"},
       {"index", "on|off", "inode index: keeps hard links intact on copy-up (overlay index=)"},
       {"redirect_dir", "on|off|follow|nofollow", "rename lower directories without copying (overlay redirect_dir=)"},
       {"volatile", "on|off", "skip all syncs of the upper layer (overlay volatile)"},
+      {"fs", "xfs|btrfs",
+       "keep the lower layers and the uppers on one XFS (reflink=1) or btrfs, so that a copy-up is a clone: the work "
+       "directory's own when it is one and clones, else a scratch image on a loop device (default: the work "
+       "directory's file system, whatever it is)"},
   };
+  for (auto& doc : scratch_option_docs(false)) {
+    doc.help += " (with fs=)";
+    spec.options.push_back(std::move(doc));
+  }
   spec.probe = probe_overlayfs;
   spec.create = [](const std::string& root, const BackendOptions& options) -> std::unique_ptr<Snapshotter> {
     check_options(builtin_registry().get(kOverlayfsName), options);
     std::vector<std::string> mount_options;
     for (const auto& [k, v] : options) {
+      if (is_scratch_option(k)) continue;
       if (k == "volatile") {
         if (v != "on" && v != "off") fail(Errc::kInvalidInput, "overlayfs option volatile takes on|off, not '{}'", v);
         if (v == "on") mount_options.push_back("volatile");
@@ -68,7 +129,8 @@ void register_overlayfs(Registry& registry) {
         fail(Errc::kInvalidInput, "overlayfs option {} has a bad value '{}'", k, v);
       mount_options.push_back(k + "=" + v);
     }
-    return std::make_unique<OverlayfsSnapshotter>(root, std::move(mount_options));
+    std::unique_ptr<ScratchFs> scratch = open_scratch(root, options);
+    return std::make_unique<OverlayfsSnapshotter>(root, std::move(mount_options), std::move(scratch));
   };
   registry.add(std::move(spec));
 }

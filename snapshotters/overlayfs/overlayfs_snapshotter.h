@@ -6,7 +6,13 @@
 namespace cowbench::snap {
 
 // Adds "overlayfs" to the registry. Options: metacopy, index, redirect_dir, volatile
-// (passed to the kernel as overlay mount options).
+// (passed to the kernel as overlay mount options); fs=xfs|btrfs keeps every layer on one
+// cloning file system, so that overlayfs copies up by cloning (vfs_clone_file_range): the
+// work directory's own when it is that file system and clones, else a scratch image on a loop
+// device (scratch_fs.h; with its size, cache, mkfs and loop options, which need fs). Without
+// fs the layers live on the work directory's file system, whatever it is. Errors at create:
+// kInvalidInput for a bad value or a scratch option without fs; kUnsupported naming what is
+// missing (mkfs program, the file system in the kernel, loop devices), nothing left mounted.
 void register_overlayfs(Registry& registry);
 
 // Trial mount of a scratch overlay under `workdir`, with a copy-up: what the probe runs.
