@@ -30,16 +30,42 @@ std::optional<Errc> error_of(F&& f) {
   return std::nullopt;
 }
 
+// A parameter: a backend's name, or a backend with options that change its semantics,
+// "overlayfs[metacopy=on]" (the options as --backend-opt takes them).
+struct Param {
+  std::string backend;
+  snap::BackendOptions options;
+};
+Param parse_param(const std::string& p) {
+  auto bracket = p.find('[');
+  if (bracket == std::string::npos) return {p, {}};
+  return {p.substr(0, bracket), snap::parse_options(p.substr(bracket + 1, p.size() - bracket - 2))};
+}
+
+// The name of a parameter in test names and directories: "overlayfs_metacopy_on_".
+std::string param_label(const std::string& p) {
+  std::string n = p;
+  for (char& c : n)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+}
+
 class Conformance : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
-    tmp_ = std::make_unique<TempDir>(scratch_root(), "conf-" + GetParam());
-    const auto& spec = snap::builtin_registry().get(GetParam());
+    tmp_ = std::make_unique<TempDir>(scratch_root(), "conf-" + param_label(GetParam()));
+    const auto& spec = snap::builtin_registry().get(param().backend);
     auto a = spec.probe(tmp_->path());
     if (!a.available) GTEST_SKIP() << GetParam() << " is unavailable here: " << a.reason;
-    sn_ = spec.create(path_join(tmp_->path(), "root"), {});
+    if (!param().options.empty() && spec.try_options) {
+      auto o = spec.try_options(tmp_->path(), param().options);
+      if (!o.available) GTEST_SKIP() << GetParam() << ": the kernel refuses the options here: " << o.reason;
+    }
+    sn_ = spec.create(path_join(tmp_->path(), "root"), param().options);
   }
+
+  static Param param() { return parse_param(GetParam()); }
 
   void TearDown() override {
     if (sn_) sn_->close();
@@ -414,7 +440,7 @@ TEST_P(Conformance, UnusableRootIsRefused) {
   make_dirs(ro);
   ScopedMount m({Mount{"bind", ro, {"ro"}}}, ro);
   try {
-    snap::builtin_registry().get(GetParam()).create(path_join(ro, "root"), {});
+    snap::builtin_registry().get(param().backend).create(path_join(ro, "root"), param().options);
     ADD_FAILURE() << "a root on a read-only mount must be refused";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(ro), std::string::npos) << "the error must name the path: " << e.what();
@@ -423,14 +449,19 @@ TEST_P(Conformance, UnusableRootIsRefused) {
   m.close();
 }
 
-std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string n = info.param;
-  for (char& c : n)
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  return n;
+std::string param_name(const ::testing::TestParamInfo<std::string>& info) { return param_label(info.param); }
+
+// Every registered backend, then the documented option sets that change what a backend's
+// snapshots hold or how they read (as containerd runs its overlay suite with them): overlayfs
+// copying up metadata only (metacopy files in committed layers, read through the layers above),
+// with the inode index, and with redirected directories (a renamed lower directory is not copied).
+std::vector<std::string> params() {
+  std::vector<std::string> out = snap::builtin_registry().names();
+  for (const char* p : {"overlayfs[metacopy=on]", "overlayfs[index=on]", "overlayfs[redirect_dir=on]"}) out.push_back(p);
+  return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, Conformance, ::testing::ValuesIn(snap::builtin_registry().names()), param_name);
+INSTANTIATE_TEST_SUITE_P(Backends, Conformance, ::testing::ValuesIn(params()), param_name);
 
 }  // namespace
 }  // namespace cowbench::test
