@@ -34,6 +34,8 @@ std::string fs_context_log(int fsfd) {
     buf[n] = 0;
     std::string line(buf, static_cast<size_t>(n));
     if (line.size() > 2 && line[1] == ' ') line = line.substr(2);
+    while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();  // one line each
+    if (line.empty()) continue;
     if (!out.empty()) out += "; ";
     out += line;
   }
@@ -59,7 +61,7 @@ Fd overlay_mount_fd(std::vector<std::string> lowers, const std::vector<std::stri
     if (bottom.size() > kOverlayMaxStack)
       fail(Errc::kUnsupported, "mount overlay on {}: {} lower layers exceed what two stacked overlays hold ({})", target,
            lowers.size(), 2 * kOverlayMaxStack - 1);
-    nested = overlay_mount_fd(std::move(bottom), {}, MOUNT_ATTR_RDONLY, target);
+    nested = overlay_mount_fd(std::move(bottom), lower_layer_options(options), MOUNT_ATTR_RDONLY, target);
     lowers.resize(kOverlayMaxStack - 1);
     lowers.push_back(fmt::format("/proc/self/fd/{}", nested.get()));
   }
@@ -194,6 +196,13 @@ std::string self_mountinfo() {
 }
 
 }  // namespace
+
+std::vector<std::string> lower_layer_options(const std::vector<std::string>& options) {
+  std::vector<std::string> out;
+  for (const auto& o : options)
+    if (o.starts_with("metacopy=") || o.starts_with("redirect_dir=")) out.push_back(o);
+  return out;
+}
 
 std::string to_string(const Mount& m) {
   std::string opts;

@@ -23,6 +23,12 @@ struct Mount {
   bool operator==(const Mount&) const = default;
 };
 
+// Of an overlay's options, those that decide how its lower layers read rather than how its
+// upper one is written: metacopy= (a lower file marked metacopy reads its data from the layer
+// below only with metacopy=on) and redirect_dir= (directories renamed by a mount with
+// redirect_dir=on). A read-only overlay of layers made with them must be mounted with them too.
+std::vector<std::string> lower_layer_options(const std::vector<std::string>& options);
+
 // "type source opt1,opt2" for logs and error messages.
 std::string to_string(const Mount& m);
 

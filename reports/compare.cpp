@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "common/error.h"
 #include "reports/markdown.h"
@@ -33,6 +34,17 @@ Pairs ok_pairs(const Results& r, ByPair& by) {
 }
 
 std::string pair_name(const std::pair<std::string, std::string>& p) { return p.second + " on " + p.first; }
+
+// The definition of the row `run` belongs to: its backend and options (config.variants for a
+// variant, config.backend_options for a plain backend).
+nlohmann::json row_definition(const Results& r, const Run& run) {
+  nlohmann::json options = nlohmann::json::object();
+  const char* where = run.backend_kind.empty() || run.backend_kind == run.backend ? "backend_options" : "variants";
+  if (auto it = r.config.find(where); it != r.config.end() && it->is_object())
+    if (auto d = it->find(run.backend); d != it->end() && d->is_object())
+      options = std::string(where) == "variants" ? d->value("options", nlohmann::json::object()) : *d;
+  return {{"backend", run.backend_kind.empty() ? run.backend : run.backend_kind}, {"options", options}};
+}
 
 // How often each run that counted system calls made `name` (0 when it made none).
 std::vector<double> syscall_counts(const std::vector<const Run*>& runs, const std::string& name) {
@@ -193,11 +205,17 @@ Comparison compare_results(const Results& base, const Results& now, const Compar
     c.rounds_base = fit_rounds(base.runs, *wall);
     c.rounds_new = fit_rounds(now.runs, *wall);
   }
+  std::set<std::string> told;  // rows already in c.redefined
   for (const auto& key : b_order) {
     if (!n_runs.count(key)) {
       c.only_base.push_back(pair_name(key));
       continue;
     }
+    const Run& b0 = *b_runs[key].front();
+    nlohmann::json bdef = row_definition(base, b0), ndef = row_definition(now, *n_runs[key].front());
+    if (bdef != ndef && told.insert(key.first).second)
+      c.redefined.push_back(fmt::format("{}: {} {} in base, {} {} in new", key.first, bdef["backend"].get<std::string>(),
+                                        bdef["options"].dump(), ndef["backend"].get<std::string>(), ndef["options"].dump()));
     auto add = [&](const Metric& m, std::vector<double> base_values, std::vector<double> new_values) {
       if (base_values.empty() || new_values.empty()) return;
       CompareRow row;
@@ -390,6 +408,9 @@ std::string comparison_markdown(const Comparison& c, const std::string& base_nam
                                 c.busy_base, c.runs_base, c.busy_new, c.runs_new));
   if (!c.only_base.empty()) notes.push_back(fmt::format("only in base (not compared): {}.", fmt::join(c.only_base, ", ")));
   if (!c.only_new.empty()) notes.push_back(fmt::format("only in new (not compared): {}.", fmt::join(c.only_new, ", ")));
+  if (!c.redefined.empty())
+    notes.push_back(fmt::format("rows of one name that ran another backend or other options (compared by name all the same): {}.",
+                                fmt::join(c.redefined, "; ")));
   for (const auto& n : notes) out += "- " + n + "\n";
   if (!notes.empty()) out += "\n";
 
@@ -439,6 +460,7 @@ nlohmann::json comparison_json(const Comparison& c, const std::string& base_name
           {"prior", prior},
           {"only_base", c.only_base},
           {"only_new", c.only_new},
+          {"redefined", c.redefined},
           {"rows", rows}};
 }
 

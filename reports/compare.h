@@ -71,6 +71,9 @@ struct Comparison {
   CompareOptions options;
   std::vector<CompareRow> rows;  // in the base file's order of (backend, workload), then metric; combined rows last
   std::vector<std::string> only_base, only_new;  // "workload on backend" pairs found in one file only
+  // Rows (matched by name) that ran another backend or other options in the two files, e.g.
+  // "ovl-meta: overlayfs {"metacopy":"on"} in base, overlayfs {} in new": compared all the same, and said.
+  std::vector<std::string> redefined;
   // metric key → variance (of a row's difference of log means) between the two runs beyond
   // what the repeats show: host drift, estimated from all the metric's rows, added to each.
   std::map<std::string, double> between_runs;

@@ -1,6 +1,7 @@
 // The CSV form of the results (see csv.h).
 #include "reports/csv.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <vector>
@@ -49,11 +50,15 @@ std::string render_csv(const Results& r) {
   // A testbed column only in documents merged from several hosts; a column per system call
   // name that some run counted.
   bool testbeds = !r.testbeds.empty();
+  // A backend_kind column only when some row is a variant (its backend is not its name).
+  auto kind = [](const Run& run) { return run.backend_kind.empty() ? run.backend : run.backend_kind; };
+  bool kinds = std::any_of(r.runs.begin(), r.runs.end(), [&](const Run& run) { return kind(run) != run.backend; });
   std::set<std::string> calls;
   for (const auto& run : r.runs)
     for (const auto& [name, n] : run.syscalls) calls.insert(name);
   std::vector<std::string> header{"backend", "workload", "repeat", "cache", "status", "error", "exit_code"};
   if (testbeds) header.insert(header.begin() + 2, "testbed");
+  if (kinds) header.insert(header.begin() + 1, "backend_kind");
   for (const auto& m : run_metrics()) header.push_back(m.key);
   for (const auto& c : calls) header.push_back("syscalls." + c);
   header.insert(header.end(), {"busy", "digest", "stderr_tail"});
@@ -65,6 +70,7 @@ std::string render_csv(const Results& r) {
     std::vector<std::string> cells{run.backend, run.workload, std::to_string(run.repeat), run.cache,
                                    run.status,  run.error,    std::to_string(run.exit_code)};
     if (testbeds) cells.insert(cells.begin() + 2, run.testbed);
+    if (kinds) cells.insert(cells.begin() + 1, kind(run));
     for (const auto& m : run_metrics()) {
       int64_t v = m.get(run);
       cells.push_back(v < 0 ? "" : std::to_string(v));

@@ -86,6 +86,19 @@ Results merge_results(const std::vector<MergeInput>& inputs, const MergeOptions&
       if (fact(in.results.config, k) != fact(first.results.config, k))
         fail(Errc::kInvalidInput, "merge: {} measured {} {} but {} measured {} {}: their rows do not measure the same thing",
              first.path, k, text(fact(first.results.config, k)), in.path, k, text(fact(in.results.config, k)));
+  // A row's name means one thing everywhere: a variant two inputs define is one backend with one
+  // option set in both.
+  std::map<std::string, std::pair<json, std::string>> variants;  // name → (definition, file)
+  for (const auto& in : inputs) {
+    json v = fact(in.results.config, "variants");
+    if (!v.is_object()) continue;
+    for (const auto& [name, def] : v.items()) {
+      auto [it, fresh] = variants.emplace(name, std::make_pair(def, in.path));
+      if (!fresh && it->second.first != def)
+        fail(Errc::kInvalidInput, "merge: variant {} is {} in {} but {} in {}: its rows do not measure the same thing", name,
+             it->second.first.dump(), it->second.second, def.dump(), in.path);
+    }
+  }
 
   // Testbeds: one per distinct host, in the order they first appear; which input (file) each
   // host came from first, for messages.
@@ -146,7 +159,7 @@ Results merge_results(const std::vector<MergeInput>& inputs, const MergeOptions&
     if (!mixed)
       for (const char* k : {"filesystems", "mount_options", "storage"}) add_missing(out.host, k, r.host);
     for (const char* k : {"backends", "workloads"}) add_names(out.config, k, r.config);
-    for (const char* k : {"plans", "images", "skipped_backends", "backend_options"}) add_missing(out.config, k, r.config);
+    for (const char* k : {"plans", "images", "skipped_backends", "backend_options", "variants"}) add_missing(out.config, k, r.config);
     json from{{"file", in.path}, {"runs", r.runs.size()}, {"shard", fact(r.config, "shard")}, {"trace_mode", r.trace_mode}};
     if (mixed && !r.runs.empty()) from["testbed"] = names[run_beds[i].front()];
     out.config["merged_from"].push_back(std::move(from));

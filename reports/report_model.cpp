@@ -139,6 +139,17 @@ std::vector<std::string> facts(const Results& r) {
   if (auto v = scalar(c, "cache"); !v.empty()) run.push_back(v + " cache");
   if (auto v = scalar(c, "seed"); !v.empty()) run.push_back("seed " + v);
   if (!run.empty()) out.push_back(fmt::format("{}", fmt::join(run, " · ")));
+  // The rows that are variants: which backend each runs on, with which options.
+  if (auto v = c.find("variants"); v != c.end() && v->is_object() && !v->empty()) {
+    std::vector<std::string> defs;
+    for (const auto& [name, def] : v->items()) {
+      std::vector<std::string> opts;
+      if (def.contains("options") && def["options"].is_object())
+        for (const auto& [k, val] : def["options"].items()) opts.push_back(k + "=" + (val.is_string() ? val.get<std::string>() : val.dump()));
+      defs.push_back(fmt::format("{} = {}{}{}", name, scalar(def, "backend"), opts.empty() ? "" : " ", fmt::join(opts, ",")));
+    }
+    out.push_back(fmt::format("variants (a backend with options, a row of its own): {}", fmt::join(defs, "; ")));
+  }
   const json& h = r.host;
   // A host in words: kernel, (the CPU model,) CPUs, memory, file systems.
   auto describe = [](const json& h, bool cpu_model) {

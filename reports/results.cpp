@@ -215,6 +215,7 @@ std::vector<SummaryRow> summarize(const std::vector<Run>& runs) {
 
 json to_json(const Run& r) {
   json j{{"backend", r.backend},
+         {"backend_kind", r.backend_kind.empty() ? r.backend : r.backend_kind},
          {"workload", r.workload},
          {"repeat", r.repeat},
          {"cache", r.cache},
@@ -254,6 +255,7 @@ json to_json(const Run& r) {
 Run run_from_json(const json& j) {
   Run r;
   r.backend = j.at("backend").get<std::string>();
+  r.backend_kind = j.value("backend_kind", r.backend);
   r.workload = j.at("workload").get<std::string>();
   r.repeat = j.at("repeat").get<int>();
   r.cache = j.value("cache", "warm");

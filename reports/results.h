@@ -65,7 +65,10 @@ bool busy_host(const HostLoad& h);
 // One measured run of one workload on one backend. Every size in bytes, every time in ns;
 // -1 means "not measured" (e.g. copy-up events with tracing off) and is written as null.
 struct Run {
-  std::string backend;
+  std::string backend;       // the row's name: a backend's, or a variant's (--variant NAME=...)
+  // The registered backend the row ran on: `backend` itself for a plain backend, a variant's
+  // backend (its options: config.variants). Empty = the same as `backend` (files written before it).
+  std::string backend_kind;
   std::string workload;
   int repeat = 0;
   std::string cache = "warm";  // warm | cold

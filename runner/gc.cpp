@@ -9,6 +9,7 @@
 #include "common/loop.h"
 #include "common/mount.h"
 #include "runner/cgroup.h"
+#include "runner/rows.h"
 #include "snapshotters/snapshot_keys.h"
 #include "snapshotters/registry.h"
 
@@ -51,11 +52,17 @@ GcReport collect_garbage(const std::string& workdir, bool everything) {
   // Snapshots of killed runs inside each backend's store (containers, listings, layers).
   if (!everything) {
     const snap::Registry& registry = snap::builtin_registry();
-    for (const auto& name : registry.names()) {
+    // The backends' directories, and the variants' (each opened with its backend and options).
+    std::vector<Variant> rows;
+    for (const auto& name : registry.names()) rows.push_back({name, name, {}});
+    for (auto& v : recorded_variants(dir))
+      if (registry.find(v.backend)) rows.push_back(std::move(v));
+    for (const auto& row : rows) {
+      const std::string& name = row.name;
       std::string root = path_join(dir, name);
       if (stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
       try {
-        auto sn = registry.get(name).create(root, {});
+        auto sn = registry.get(row.backend).create(root, row.options);
         for (const auto& key : snap::remove_stale_snapshots(*sn)) report.removed.push_back(name + " snapshot " + key);
       } catch (const Error& e) {
         if (e.code() != Errc::kUnsupported) report.errors.push_back(fmt::format("{}: {}", name, e.what()));

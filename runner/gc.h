@@ -14,9 +14,11 @@ struct GcReport {
 };
 
 // Cleans `workdir`: unmounts every mount at or below it (deepest first), detaches loop
-// devices backed by files below it, removes scratch directories (probe dirs, tmp/,
-// containers/, import-mnt/) and empty cowbench container cgroups. With `everything` it also removes the work directory itself, caches
-// included. A missing workdir is not an error.
+// devices backed by files below it, removes the stale snapshots of killed runs from every
+// backend's and variant's store (a variant's directory names its backend: rows.h), scratch
+// directories (probe dirs, tmp/, containers/, import-mnt/) and empty cowbench container
+// cgroups. With `everything` it also removes the work directory itself, caches included. A
+// missing workdir is not an error.
 GcReport collect_garbage(const std::string& workdir, bool everything);
 
 }  // namespace cowbench

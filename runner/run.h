@@ -12,6 +12,7 @@
 
 #include "reports/results.h"
 #include "ebpf/trace_session.h"
+#include "runner/rows.h"
 #include "runner/shard.h"
 #include "snapshotters/registry.h"
 #include "workloads/exec.h"
@@ -21,8 +22,12 @@ namespace cowbench {
 
 struct RunConfig {
   std::string version = "unknown";     // the tool's version for results.json (the CLI sets it)
-  std::vector<std::string> backends;   // empty: every backend available here
-  std::map<std::string, snap::BackendOptions> backend_options;
+  // Rows by name: backends and variants (empty: every backend available here, then every variant).
+  std::vector<std::string> backends;
+  std::map<std::string, snap::BackendOptions> backend_options;  // options of the plain backends' rows
+  // --variant: backends with option sets, each a row of its own (rows.h); a variant that
+  // `backends` does not name runs too, after the rows it names.
+  std::vector<Variant> variants;
   std::vector<std::string> workloads;  // empty: wl::default_workloads()
   // The exec workloads of --exec (and exec:CMD turned into specs by the CLI); `workloads` lists
   // each by its display name (wl::exec_display_name), which picks it out of here.

@@ -62,6 +62,7 @@ struct RunContext {
   rep::Run new_run(const Backend& b, const std::string& workload, int repeat) const {
     rep::Run r;
     r.backend = b.name;
+    r.backend_kind = b.spec->name;
     r.workload = workload;
     r.repeat = repeat;
     r.cache = cfg.cache;

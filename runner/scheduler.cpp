@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -14,6 +15,7 @@
 #include "runner/host.h"
 #include "runner/image_files.h"
 #include "runner/run.h"
+#include "runner/rows.h"
 #include "runner/run_context.h"
 #include "runner/noise_probe.h"
 #include "runner/until_ci.h"
@@ -33,6 +35,9 @@ class Scheduler {
 
  private:
   void record_config();
+  // The rows (plan_rows), each probed with its options; fills rows_. Opens nothing.
+  void probe_rows();
+  // Opens every probed row in WORKDIR/NAME and imports the image into it.
   void open_backends();
   void plan_workloads();
   void decide_cleanup();
@@ -58,6 +63,7 @@ class Scheduler {
   const std::atomic<bool>& stop_;
   RunContext ctx_;
   std::unique_ptr<ebpf::TraceSession> tracer_;
+  std::vector<RowSpec> rows_;  // the rows that will run, probed
   std::vector<Planned> planned_;
   wl::FileList files_;
   rep::Results results_;
@@ -145,40 +151,50 @@ void Scheduler::record_ci(int rounds, const std::string& stopped_by) {
               over.size(), rows.size(), worst * 100, rounds, elapsed);
 }
 
-void Scheduler::open_backends() {
-  const auto& reg = snap::builtin_registry();
-  std::vector<std::string> names = cfg_.backends;
-  bool explicit_list = !names.empty();
-  if (!explicit_list) names = reg.names();
-  for (const auto& name : names) reg.get(name);  // unknown names fail before anything starts
-  for (const auto& [name, opts] : cfg_.backend_options)
-    if (std::find(names.begin(), names.end(), name) == names.end())
-      fail(Errc::kInvalidInput, "options given for backend '{}', which is not in this run", name);
-  for (const auto& name : names) {
-    const auto& spec = reg.get(name);
-    snap::Availability a = spec.probe(cfg_.workdir);
+void Scheduler::probe_rows() {
+  // Every row is tried before any is opened: the backend's own trial (unavailable: skipped, or
+  // the end of the run when the row was asked for by name), then a trial with the row's options
+  // where the kernel decides (a refused option is bad input, named with the kernel's reason).
+  for (auto& row : plan_rows(cfg_.backends, cfg_.backend_options, cfg_.variants, snap::builtin_registry())) {
+    snap::Availability a = row.spec->probe(cfg_.workdir);
     if (!a.available) {
-      if (explicit_list) fail(Errc::kUnsupported, "backend {} is unavailable here: {}", name, a.reason);
-      log::warn("skipping backend {}: {}", name, a.reason);
-      results_.config["skipped_backends"][name] = a.reason;
+      if (row.required) fail(Errc::kUnsupported, "{} is unavailable here: {}", describe_row(row), a.reason);
+      log::warn("skipping backend {}: {}", row.name, a.reason);
+      results_.config["skipped_backends"][row.name] = a.reason;
       continue;
     }
+    if (std::string why = variant_dir_conflict(cfg_.workdir, row); !why.empty())
+      fail(Errc::kInvalidInput, "{}: {}", describe_row(row), why);
+    if (!row.options.empty() && row.spec->try_options) {
+      snap::Availability o = row.spec->try_options(cfg_.workdir, row.options);
+      if (!o.available) fail(Errc::kInvalidInput, "{}: {}", describe_row(row), o.reason);
+    }
+    rows_.push_back(std::move(row));
+  }
+  if (rows_.empty()) fail(Errc::kUnsupported, "no backend is available here (see cowbench doctor)");
+}
+
+void Scheduler::open_backends() {
+  for (const auto& row : rows_) {
+    const std::string& name = row.name;
     Backend b;
     b.name = name;
-    b.spec = &spec;
-    auto it = cfg_.backend_options.find(name);
+    b.spec = row.spec;
+    // Each row in a directory of its own: a variant's options may change what its snapshots
+    // hold on disk (metacopy files, redirects), so it never shares the backend's store.
+    std::string root = path_join(cfg_.workdir, name), store = path_join(root, "store");
     try {
-      b.sn = spec.create(path_join(cfg_.workdir, name), it == cfg_.backend_options.end() ? snap::BackendOptions{} : it->second);
+      b.sn = row.spec->create(root, row.options);
     } catch (const Error& e) {
       // What the options ask for is missing here (overlayfs fs=xfs without mkfs.xfs): unavailable, as a failed probe.
-      if (e.code() != Errc::kUnsupported || explicit_list) throw;
+      if (e.code() != Errc::kUnsupported || row.required) throw;
       log::warn("skipping backend {}: {}", name, e.what());
       results_.config["skipped_backends"][name] = e.what();
       continue;
     }
+    record_variant_dir(cfg_.workdir, row);
     if (auto stale = snap::remove_stale_snapshots(*b.sn); !stale.empty())
       log::info("{}: removed {} snapshots a killed run left", name, stale.size());
-    std::string root = path_join(cfg_.workdir, name), store = path_join(root, "store");
     record_filesystem(results_.host, name, is_mount_point(store) ? store : root);
     results_.host["storage"][name] = b.sn->storage();  // loop device and its mode, or none
     progress(fmt::format("importing {} into {}", cfg_.image, name));
@@ -327,14 +343,30 @@ rep::Results Scheduler::run() {
   KeepOffCpu keep_off(ctx_.container_cpu);
   ctx_.layout = detect_cgroup_layout();
   record_config();
-  make_dirs(cfg_.workdir);
+  {
+    // What is checked before any work: a forced trace mode that cannot work here, rows that
+    // are unavailable or whose options the kernel refuses. A work directory made only for
+    // them goes again when they fail.
+    struct RemoveIfFailed {
+      std::vector<std::string> made;  // deepest first
+      bool armed = true;
+      ~RemoveIfFailed() {
+        if (armed)
+          for (const auto& d : made) ::rmdir(d.c_str());  // empty: the probes leave nothing
+      }
+    } remove_if_failed;
+    for (auto p = std::filesystem::absolute(cfg_.workdir); !p.empty() && !std::filesystem::exists(p); p = p.parent_path())
+      remove_if_failed.made.push_back(p.string());
+    make_dirs(cfg_.workdir);
+    if (cfg_.trace != "off" && hooks_.make_tracer) tracer_ = hooks_.make_tracer(cfg_.trace);
+    ctx_.tracer = tracer_.get();
+    results_.trace_mode = tracer_ ? tracer_->mode() : "off";
+    probe_rows();
+    remove_if_failed.armed = false;
+  }
   results_.host = describe_host(cfg_.workdir);
   ctx_.containers = path_join(cfg_.workdir, "containers");
   make_dirs(ctx_.containers);
-  // Tracer first: a forced mode that cannot work here is a usage error before any work.
-  if (cfg_.trace != "off" && hooks_.make_tracer) tracer_ = hooks_.make_tracer(cfg_.trace);
-  ctx_.tracer = tracer_.get();
-  results_.trace_mode = tracer_ ? tracer_->mode() : "off";
   open_backends();
   plan_workloads();
   decide_cleanup();
@@ -347,6 +379,7 @@ rep::Results Scheduler::run() {
   for (const auto& b : ctx_.backends) bnames.push_back(b.name);
   results_.config["backends"] = bnames;
   for (const auto& [n, o] : cfg_.backend_options) results_.config["backend_options"][n] = o;
+  results_.config["variants"] = variants_json(cfg_.variants);
   std::vector<std::string> wnames;
   for (const auto& p : planned_) wnames.push_back(p.name);
   results_.config["workloads"] = wnames;
@@ -376,6 +409,7 @@ rep::Results run_matrix(const RunConfig& cfg, const RunHooks& hooks, const std::
   if (!(cfg.ci_target >= 0 && cfg.ci_target < 1))
     fail(Errc::kInvalidInput, "--ci-target takes a percentage above 0 and below 100, not {}", cfg.ci_target * 100);
   if (!hooks.import_image) fail(Errc::kFailure, "run_matrix needs an image importer");
+  plan_rows(cfg.backends, cfg.backend_options, cfg.variants, snap::builtin_registry());  // bad rows: fail now
   if (cfg.shard) shard_workloads(cfg.workloads.empty() ? wl::default_workloads() : cfg.workloads, *cfg.shard);  // none: fails now
   Scheduler s(cfg, hooks, stop);
   return s.run();

@@ -33,6 +33,11 @@ struct BackendSpec {
   // Tries a real operation under `workdir` (a trial mount, a clone, opening /dev/fuse) and
   // says whether the backend can work there. Leaves nothing behind.
   std::function<Availability(const std::string& workdir)> probe;
+  // Where the kernel decides whether option values work (overlay mount options): a trial like
+  // `probe`'s with `options`, run on a host where `probe` succeeded; unavailable then means
+  // the options are refused, and the reason names the option and says why. Null for backends
+  // whose create() checks every option value itself. Leaves nothing behind.
+  std::function<Availability(const std::string& workdir, const BackendOptions& options)> try_options;
   // Opens (or creates) the backend's snapshots under `root`. Throws kInvalidInput for an
   // unknown option, kUnsupported when `root` cannot hold this backend.
   std::function<std::unique_ptr<Snapshotter>(const std::string& root, const BackendOptions& options)> create;

@@ -17,6 +17,8 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/mount.h"
+#include "runner/rows.h"
+#include "snapshotters/registry.h"
 #include "tests/test_util.h"
 #include "workloads/exec.h"
 
@@ -277,6 +279,120 @@ TEST(Cli, ExecOptionMistakesExitTwo) {
   EXPECT_FALSE(std::filesystem::exists(w.path() + "/work")) << "refused before any work";
   Result help = run("run --help");
   for (const char* opt : {"--exec", "--exec-name", "--ready"}) EXPECT_NE(help.out.find(opt), std::string::npos) << opt;
+}
+
+// --variant NAME=BACKEND:K=V,...: parsing, and the rows of a run.
+std::string rows_error(const std::vector<std::string>& backends, const std::vector<std::string>& variants,
+                       const std::map<std::string, snap::BackendOptions>& opts = {}) {
+  try {
+    std::vector<Variant> vs;
+    for (const auto& v : variants) vs.push_back(parse_variant(v));
+    plan_rows(backends, opts, vs, snap::builtin_registry());
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::kInvalidInput) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "accepted: " << fmt::format("{} / {}", fmt::join(backends, ","), fmt::join(variants, " "));
+  return "";
+}
+
+std::vector<std::string> row_names(const std::vector<RowSpec>& rows) {
+  std::vector<std::string> out;
+  for (const auto& r : rows) out.push_back(r.name);
+  return out;
+}
+
+TEST(Variants, Parse) {
+  Variant v = parse_variant("ovl-meta=overlayfs:metacopy=on,index=on,volatile");
+  EXPECT_EQ(v.name, "ovl-meta");
+  EXPECT_EQ(v.backend, "overlayfs");
+  EXPECT_EQ(v.options, (snap::BackendOptions{{"metacopy", "on"}, {"index", "on"}, {"volatile", "on"}}));
+  EXPECT_EQ(parse_variant("plain=copy:").options, snap::BackendOptions{});
+  for (const char* bad : {"ovl-meta", "=overlayfs:metacopy=on", "ovl-meta=overlayfs", "ovl-meta=:metacopy=on",
+                          "x=overlayfs:=on"}) {
+    try {
+      parse_variant(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::kInvalidInput) << bad;
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << "names the text: " << e.what();
+    }
+  }
+}
+
+TEST(Variants, RowsInOrderWithTheirBackendsAndOptions) {
+  const auto& reg = snap::builtin_registry();
+  std::vector<Variant> vs{parse_variant("ovl-meta=overlayfs:metacopy=on"), parse_variant("ovl-vol=overlayfs:volatile=on")};
+  // Listed rows first, in their order, then the variants the list leaves out.
+  auto rows = plan_rows({"ovl-meta", "overlayfs"}, {{"overlayfs", {{"index", "on"}}}}, vs, reg);
+  EXPECT_EQ(row_names(rows), (std::vector<std::string>{"ovl-meta", "overlayfs", "ovl-vol"}));
+  EXPECT_TRUE(rows[0].variant);
+  EXPECT_EQ(rows[0].spec->name, "overlayfs");
+  EXPECT_EQ(rows[0].options, (snap::BackendOptions{{"metacopy", "on"}}));
+  EXPECT_FALSE(rows[1].variant);
+  EXPECT_EQ(rows[1].options, (snap::BackendOptions{{"index", "on"}})) << "--backend-opt is the plain row's";
+  EXPECT_EQ(rows[2].options, (snap::BackendOptions{{"volatile", "on"}}));
+  for (const auto& r : rows) EXPECT_TRUE(r.required) << r.name;
+  EXPECT_EQ(describe_row(rows[0]), "variant ovl-meta (overlayfs metacopy=on)");
+  EXPECT_EQ(describe_row(rows[1]), "overlayfs (index=on)");
+  // No --backends: every backend (skipped when unavailable), then every variant (required).
+  rows = plan_rows({}, {}, vs, reg);
+  std::vector<std::string> want = reg.names();
+  want.push_back("ovl-meta");
+  want.push_back("ovl-vol");
+  EXPECT_EQ(row_names(rows), want);
+  EXPECT_FALSE(rows.front().required);
+  EXPECT_TRUE(rows.back().required);
+  nlohmann::json j = variants_json(vs);
+  EXPECT_EQ(j, nlohmann::json::parse(R"({"ovl-meta": {"backend": "overlayfs", "options": {"metacopy": "on"}},
+                                         "ovl-vol": {"backend": "overlayfs", "options": {"volatile": "on"}}})"));
+  EXPECT_EQ(variants_json({}), nlohmann::json::object());
+}
+
+TEST(Variants, BadDefinitionsAreInvalidInputNamingThem) {
+  EXPECT_NE(rows_error({}, {"x=nosuch:a=b"}).find("unknown backend 'nosuch'"), std::string::npos);
+  EXPECT_NE(rows_error({}, {"x=overlayfs:nosuch=on"}).find("no option 'nosuch'"), std::string::npos);
+  EXPECT_NE(rows_error({}, {"x=overlayfs:metacopy=on", "x=overlayfs:index=on"}).find("two variants are named 'x'"),
+            std::string::npos);
+  EXPECT_NE(rows_error({}, {"overlayfs=overlayfs:metacopy=on"}).find("a backend's name"), std::string::npos);
+  EXPECT_NE(rows_error({}, {"containers=overlayfs:metacopy=on"}).find("work directory uses"), std::string::npos);
+  for (const char* unsafe : {"a/b=overlayfs:metacopy=on", "..=overlayfs:metacopy=on", ".hidden=overlayfs:metacopy=on",
+                             "a b=overlayfs:metacopy=on", "a:b=overlayfs:metacopy=on"}) {
+    std::string name = std::string(unsafe).substr(0, std::string(unsafe).find('='));
+    std::string e = rows_error({}, {unsafe});
+    EXPECT_NE(e.find("'" + name + "' cannot name a variant"), std::string::npos) << e;
+  }
+  EXPECT_NE(rows_error({}, {std::string(65, 'v') + "=overlayfs:"}).find("longer than 64"), std::string::npos);
+  EXPECT_NE(rows_error({"overlayfs", "ovl-typo"}, {"ovl-meta=overlayfs:metacopy=on"}).find("unknown backend 'ovl-typo'"),
+            std::string::npos);
+  EXPECT_NE(rows_error({"overlayfs", "overlayfs"}, {}).find("twice"), std::string::npos);
+  EXPECT_NE(rows_error({"overlayfs"}, {"m=overlayfs:metacopy=on"}, {{"m", {{"index", "on"}}}}).find("is a variant"),
+            std::string::npos);
+  EXPECT_NE(rows_error({"overlayfs"}, {}, {{"copy", {{"threads", "2"}}}}).find("not in this run"), std::string::npos);
+  EXPECT_NE(rows_error({"overlayfs"}, {}, {{"overlayfs", {{"bogus", "1"}}}}).find("no option 'bogus'"), std::string::npos);
+}
+
+// The same mistakes on the command line: exit 2 with one line naming them, nothing created.
+TEST(Cli, VariantMistakesExitTwo) {
+  TempDir w(scratch_root(), "cli-variant");
+  std::string dirs = fmt::format(" --workdir {}/work --out {}/out", w.path(), w.path());
+  for (auto [args, named] : std::vector<std::pair<std::string, std::string>>{
+           {"run --variant x=nosuch:a=b", "nosuch"},
+           {"run --variant x=overlayfs:nosuch=on", "nosuch"},
+           {"run --variant x=overlayfs:metacopy=on --variant x=overlayfs:index=on", "'x'"},
+           {"run --variant overlayfs=overlayfs:metacopy=on", "overlayfs"},
+           {"run --variant 'a/b=overlayfs:metacopy=on'", "a/b"},
+           {"run --variant novalue", "novalue"},
+           {"run --backends overlayfs,nosuch --variant m=overlayfs:metacopy=on", "nosuch"}}) {
+    Result r = run(args + dirs);
+    EXPECT_EQ(r.code, 2) << "'" << args << "': " << r.out;
+    EXPECT_EQ(lines(r.out), 1) << "'" << args << "' must give a one-line message, got:\n" << r.out;
+    EXPECT_NE(r.out.find(named), std::string::npos) << r.out;
+  }
+  EXPECT_FALSE(std::filesystem::exists(w.path() + "/work")) << "refused before any work";
+  Result help = run("run --help");
+  EXPECT_NE(help.out.find("--variant"), std::string::npos);
+  EXPECT_NE(help.out.find("explicit --backends does not name it"), std::string::npos) << help.out;
 }
 
 }  // namespace

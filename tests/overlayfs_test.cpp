@@ -76,15 +76,42 @@ TEST_F(Overlayfs, OptionsAreValidated) {
   EXPECT_THROW(open({{"volatile", "maybe"}}), Error);
   EXPECT_THROW(open({{"index", "on,metacopy=on"}}), Error);
   EXPECT_THROW(open({{"nosuch", "on"}}), Error);
-  // A value the kernel refuses fails at mount time with the kernel's reason.
-  auto sn = open({{"redirect_dir", "bogus"}});
-  base(*sn, 10);
-  try {
-    with_mounted(sn->prepare("c", "base"), tmp_->path(), [](const std::string&) {});
-    ADD_FAILURE() << "redirect_dir=bogus must not mount";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("redirect_dir"), std::string::npos) << e.what();
+  // A value the kernel refuses fails when the backend opens (a trial mount with the options),
+  // as bad input naming the option, with the kernel's reason; nothing stays mounted (TearDown).
+  for (const snap::BackendOptions& bad : {snap::BackendOptions{{"redirect_dir", "bogus"}},
+                                          snap::BackendOptions{{"metacopy", "maybe"}, {"index", "on"}}}) {
+    std::string option = bad.count("metacopy") ? "metacopy=maybe" : "redirect_dir=bogus";
+    try {
+      open(bad);
+      ADD_FAILURE() << option << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::kInvalidInput) << e.what();
+      EXPECT_NE(std::string(e.what()).find(option), std::string::npos) << e.what();
+    }
+    snap::Availability a = spec().try_options(tmp_->path(), bad);
+    EXPECT_FALSE(a.available);
+    EXPECT_NE(a.reason.find("refuses overlay option " + option), std::string::npos) << a.reason;
   }
+  // Options the kernel takes only apart: the set is named.
+  snap::Availability both = spec().try_options(tmp_->path(), {{"metacopy", "on"}, {"redirect_dir", "off"}});
+  EXPECT_FALSE(both.available);
+  EXPECT_NE(both.reason.find("together"), std::string::npos) << both.reason;
+  EXPECT_TRUE(spec().try_options(tmp_->path(), {{"metacopy", "on"}, {"index", "on"}}).available);
+}
+
+// A view of a chain whose layers hold metacopy files (chmod with metacopy=on) reads their data:
+// the view is mounted with metacopy=on too.
+TEST_F(Overlayfs, ViewOfMetacopyLayersReadsTheirData) {
+  auto sn = open({{"metacopy", "on"}});
+  base(*sn, 100000);
+  with_mounted(sn->prepare("m", "base"), tmp_->path(), chmod_path("big", 0600));
+  sn->commit("mid", "m");
+  with_mounted(sn->view("v", "mid"), tmp_->path(), [](const std::string& dir) {
+    EXPECT_EQ(read_file(dir + "/big"), std::string(100000, 'L'));
+    struct stat st {};
+    ASSERT_EQ(stat((dir + "/big").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+  });
 }
 
 TEST_F(Overlayfs, RootOnOverlayIsRefusedWithTheReason) {

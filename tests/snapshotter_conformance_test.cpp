@@ -30,37 +30,48 @@ std::optional<Errc> error_of(F&& f) {
   return std::nullopt;
 }
 
-// A suite parameter: a backend name, or a backend with options, "overlayfs[fs=xfs]".
+// A parameter: a backend's name, or a backend with options that change its semantics,
+// "overlayfs[metacopy=on]" (the options as --backend-opt takes them).
 struct Param {
   std::string backend;
   snap::BackendOptions options;
 };
 Param parse_param(const std::string& p) {
-  size_t open = p.find('[');
-  if (open == std::string::npos || !p.ends_with(']')) return {p, {}};
-  return {p.substr(0, open), snap::parse_options(p.substr(open + 1, p.size() - open - 2))};
+  auto bracket = p.find('[');
+  if (bracket == std::string::npos) return {p, {}};
+  return {p.substr(0, bracket), snap::parse_options(p.substr(bracket + 1, p.size() - bracket - 2))};
+}
+
+// The name of a parameter in test names and directories: "overlayfs_metacopy_on_".
+std::string param_label(const std::string& p) {
+  std::string n = p;
+  for (char& c : n)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
 }
 
 class Conformance : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
-    Param p = parse_param(GetParam());
-    std::string dir = "conf-" + GetParam();
-    for (char& c : dir)
-      if (c == '[' || c == ']' || c == '=' || c == ',') c = '-';
-    tmp_ = std::make_unique<TempDir>(scratch_root(), dir);
-    const auto& spec = snap::builtin_registry().get(p.backend);
+    tmp_ = std::make_unique<TempDir>(scratch_root(), "conf-" + param_label(GetParam()));
+    const auto& spec = snap::builtin_registry().get(param().backend);
     auto a = spec.probe(tmp_->path());
     if (!a.available) GTEST_SKIP() << GetParam() << " is unavailable here: " << a.reason;
+    if (!param().options.empty() && spec.try_options) {
+      auto o = spec.try_options(tmp_->path(), param().options);
+      if (!o.available) GTEST_SKIP() << GetParam() << ": the kernel refuses the options here: " << o.reason;
+    }
     try {
-      sn_ = spec.create(path_join(tmp_->path(), "root"), p.options);
+      sn_ = spec.create(path_join(tmp_->path(), "root"), param().options);
     } catch (const Error& e) {
       // A backend option that needs what the host lacks (a scratch XFS: mkfs.xfs, loop devices).
-      if (e.code() == Errc::kUnsupported && !p.options.empty()) GTEST_SKIP() << GetParam() << ": " << e.what();
+      if (e.code() == Errc::kUnsupported && !param().options.empty()) GTEST_SKIP() << GetParam() << ": " << e.what();
       throw;
     }
   }
+
+  static Param param() { return parse_param(GetParam()); }
 
   void TearDown() override {
     if (sn_) sn_->close();
@@ -435,8 +446,7 @@ TEST_P(Conformance, UnusableRootIsRefused) {
   make_dirs(ro);
   ScopedMount m({Mount{"bind", ro, {"ro"}}}, ro);
   try {
-    Param p = parse_param(GetParam());
-    snap::builtin_registry().get(p.backend).create(path_join(ro, "root"), p.options);
+    snap::builtin_registry().get(param().backend).create(path_join(ro, "root"), param().options);
     ADD_FAILURE() << "a root on a read-only mount must be refused";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(ro), std::string::npos) << "the error must name the path: " << e.what();
@@ -445,17 +455,16 @@ TEST_P(Conformance, UnusableRootIsRefused) {
   m.close();
 }
 
-std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string n = info.param;
-  for (char& c : n)
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  return n;
-}
+std::string param_name(const ::testing::TestParamInfo<std::string>& info) { return param_label(info.param); }
 
-// Every backend, and the variants whose storage differs: overlayfs with every layer on a cloning
-// file system (copy-up by clone).
+// Every registered backend, then the documented option sets that change what a backend's
+// snapshots hold or how they read (as containerd runs its overlay suite with them): overlayfs
+// copying up metadata only (metacopy files in committed layers, read through the layers above),
+// with the inode index, and with redirected directories (a renamed lower directory is not copied).
 std::vector<std::string> params() {
   std::vector<std::string> out = snap::builtin_registry().names();
+  for (const char* p : {"overlayfs[metacopy=on]", "overlayfs[index=on]", "overlayfs[redirect_dir=on]"}) out.push_back(p);
+  // And overlayfs with every layer on one cloning file system (copy-up by clone).
   out.insert(out.end(), {"overlayfs[fs=xfs]", "overlayfs[fs=btrfs]"});
   return out;
 }

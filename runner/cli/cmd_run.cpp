@@ -13,6 +13,7 @@
 #include "runner/cli/command.h"
 #include "runner/host_lock.h"
 #include "runner/hygiene.h"
+#include "runner/rows.h"
 #include "reports/reports.h"
 #include "runner/run.h"
 #include "runner/run_hooks.h"
@@ -95,9 +96,10 @@ void print_summary(const rep::Results& r, std::ostream& out) {
 }
 
 int run_command(RunConfig cfg, const std::string& backends, const std::string& workloads,
-                const std::vector<std::string>& backend_opts, const std::string& scale_out, bool wait_for_host,
-                const std::vector<wl::ExecSpec>& execs) {
+                const std::vector<std::string>& backend_opts, const std::vector<std::string>& variants,
+                const std::string& scale_out, bool wait_for_host, const std::vector<wl::ExecSpec>& execs) {
   cfg.backends = split_list(backends);
+  for (const auto& v : variants) cfg.variants.push_back(parse_variant(v));
   cfg.workloads = split_list(workloads);
   // exec:CMD of --workloads and every --exec become exec workloads listed by their display names;
   // --exec alone (no --workloads) runs only the commands.
@@ -129,9 +131,10 @@ int run_command(RunConfig cfg, const std::string& backends, const std::string& w
   }
   // Workload names are checked before anything is mounted.
   for (const auto& w : cfg.workloads) wl::make_run_workload(w, cfg.execs, cfg.timeout);
-  // So are backend names and --cpu, before waiting for the host lock that every measuring run
-  // holds (another run on this host would distort this one's figures, and this one theirs).
-  for (const auto& b : cfg.backends) snap::builtin_registry().get(b);
+  // So are the rows (backend and variant names, their options) and --cpu, before waiting for
+  // the host lock that every measuring run holds (another run on this host would distort this
+  // one's figures, and this one theirs).
+  plan_rows(cfg.backends, cfg.backend_options, cfg.variants, snap::builtin_registry());
   choose_container_cpu(cfg.cpu);
   img::parse_ref(cfg.image);  // a malformed reference, a missing rootfs: file or dir: directory
   HostLockOptions lock_options;
@@ -180,7 +183,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
   struct Opts {
     RunConfig cfg;
     std::string backends, workloads, scale_out;
-    std::vector<std::string> backend_opts;
+    std::vector<std::string> backend_opts, variants;
     std::vector<std::string> execs, exec_names, readies;  // --exec, --exec-name, --ready
     bool no_warmup = false;
     int timeout_s = 300;
@@ -194,7 +197,9 @@ void add_run_commands(CLI::App& app, Commands& out) {
   };
   auto o = std::make_shared<Opts>();
   auto* run = app.add_subcommand("run", "run workloads in containers on every backend and measure them");
-  run->add_option("--backends", o->backends, "comma-separated backends (default: every available one)");
+  run->add_option("--backends", o->backends,
+                  "comma-separated rows: backends and --variant names (default: every available backend, then every "
+                  "variant)");
   run->add_option("--workloads", o->workloads, "comma-separated workloads, or exec:CMD (default: see list workloads)");
   // One value per occurrence, commas and quotes kept; paired in command-line order (parse_order).
   auto* exec_opt = run->add_option("--exec", o->execs,
@@ -226,7 +231,14 @@ void add_run_commands(CLI::App& app, Commands& out) {
   run->add_option("--out", o->cfg.out, "where results.json and the reports go")->capture_default_str();
   run->add_option("--seed", o->cfg.seed, "seed for the workloads' choice of files and offsets")->capture_default_str();
   run->add_option("--timeout", o->timeout_s, "seconds before a container is killed")->capture_default_str()->check(CLI::Range(1, 86400));
-  run->add_option("--backend-opt", o->backend_opts, "BACKEND:KEY=VALUE[,...] backend option (repeatable)");
+  run->add_option("--backend-opt", o->backend_opts,
+                  "BACKEND:KEY=VALUE[,...] option of the plain backend's row (repeatable; see list backends)");
+  run->add_option("--variant", o->variants,
+                  "NAME=BACKEND:KEY=VALUE[,...]: a row NAME of its own that runs BACKEND with these options (repeatable), "
+                  "e.g. ovl-meta=overlayfs:metacopy=on; its own directory under --workdir, interleaved like a backend, "
+                  "NAME in the results. A variant runs even when an explicit --backends does not name it (after the "
+                  "rows it names)")
+      ->allow_extra_args(false);
   run->add_option("--scale-out", o->scale_out, "container counts for scale-out (default 1,2,4,8,16)");
   run->add_option("--until-ci", o->until_ci_pct,
                   "after --repeat rounds, more rounds of a workload while the 95 % interval of one of its medians "
@@ -274,7 +286,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
                      if (opt == exec_name_opt && nn < o->exec_names.size()) in_order.emplace_back("exec-name", o->exec_names[nn++]);
                      if (opt == ready_opt && nr < o->readies.size()) in_order.emplace_back("ready", o->readies[nr++]);
                    }
-                   return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->scale_out, !o->no_wait,
+                   return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->variants, o->scale_out, !o->no_wait,
                                       wl::pair_exec_options(in_order));
                  }});
 
