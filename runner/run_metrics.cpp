@@ -70,7 +70,7 @@ void fill_outcome(const wl::Outcome& o, rep::Run& run) {
 
 void explain_dead_fuse_daemon(const std::vector<Mount>& mounts, const std::string& backend, rep::Run& run) {
   if (run.status == "ok") return;
-  bool fuse = std::any_of(mounts.begin(), mounts.end(), [](const Mount& m) { return m.type == kFuseOverlayfsType; });
+  bool fuse = std::any_of(mounts.begin(), mounts.end(), [](const Mount& m) { return is_fuse_daemon_type(m.type); });
   if (!fuse) return;
   for (std::string_view why : {std::string_view(std::strerror(ENOTCONN)), std::string_view("SIGBUS")})
     if (run.error.find(why) != std::string::npos || run.stderr_tail.find(why) != std::string::npos) {
