@@ -22,7 +22,7 @@ SnapshotMeasure measure_snapshot(snap::Snapshotter& sn, const snap::Capabilities
   if (!lower) return m;
   switch (caps.cow_granularity) {
     case snap::Granularity::kFile:
-      m.truth = file_copyups(writable_dir(mounts), *lower, lower_dirs(mounts));
+      m.truth = file_copyups(writable_dir(mounts), *lower, lower_dirs(mounts), unionfs_meta_dir(mounts));
       if (caps.copies_up_before_delete) add(*m.truth, deleted_copyups(writable_dir(mounts), *lower));
       m.block_cow = BlockCowTruth{};  // whole files are copied: no block of a lower file is CoW'd
       break;

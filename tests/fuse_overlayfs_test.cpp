@@ -1,5 +1,4 @@
 // fuse-overlayfs backend specifics: whole-file copy-up, a killed daemon, a missing program, mounts inside a container.
-#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -7,10 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <future>
 #include <memory>
-#include <thread>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -18,6 +14,7 @@
 #include "common/mount.h"
 #include "runner/sandbox.h"
 #include "snapshotters/registry.h"
+#include "tests/fuse_daemons.h"
 #include "tests/test_util.h"
 
 namespace cowbench::test {
@@ -25,61 +22,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string slurp(const std::string& path) {
-  try {
-    return read_file(path);
-  } catch (const Error&) {
-    return "";
-  }
-}
-
-// readlink(2) as a string; "" on error.
-std::string link_of(const std::string& path) {
-  char buf[4096];
-  ssize_t n = readlink(path.c_str(), buf, sizeof buf);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-}
-
-// Running fuse-overlayfs processes that serve layers under `dir` (they hold the layer
-// directories open; their command line has the paths relative to their working directory).
-std::vector<pid_t> daemons_under(const std::string& dir) {
-  std::vector<pid_t> out;
-  DIR* d = opendir("/proc");
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    pid_t pid = atoi(e->d_name);
-    if (pid <= 0) continue;
-    std::string base = "/proc/" + std::string(e->d_name);
-    if (slurp(base + "/comm") != "fuse-overlayfs\n") continue;
-    bool serves = false;
-    if (DIR* fds = opendir((base + "/fd").c_str())) {
-      while (dirent* f = readdir(fds)) serves = serves || link_of(base + "/fd/" + f->d_name).starts_with(dir);
-      closedir(fds);
-    }
-    if (serves) out.push_back(pid);
-  }
-  closedir(d);
-  return out;
-}
-
-// The upperdir= of a snapshot's mounts.
-std::string upper_of(const std::vector<Mount>& mounts) {
-  for (const auto& m : mounts)
-    for (const auto& o : m.options)
-      if (o.starts_with("upperdir=")) return o.substr(9);
-  return "";
-}
-
-// Runs fn on a thread of its own and waits at most `limit`: a hang fails the test instead
-// of hanging it. Returns fn's result, or nullopt after the limit.
-template <typename T>
-std::optional<T> bounded(std::chrono::milliseconds limit, std::function<T()> fn) {
-  auto p = std::make_shared<std::promise<T>>();
-  auto f = p->get_future();
-  std::thread([p, fn = std::move(fn)] { p->set_value(fn()); }).detach();
-  if (f.wait_for(limit) != std::future_status::ready) return std::nullopt;
-  return f.get();
-}
+// Running fuse-overlayfs processes that serve layers under `dir`.
+std::vector<pid_t> daemons_under(const std::string& dir) { return test::daemons_under(dir, "fuse-overlayfs"); }
 
 class FuseOverlayfs : public ::testing::Test {
  protected:
