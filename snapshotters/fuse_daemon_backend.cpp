@@ -54,6 +54,18 @@ std::vector<std::string> daemon_options(const std::string& backend, std::span<co
   return out;
 }
 
+std::function<std::unique_ptr<Snapshotter>(const std::string&, const BackendOptions&)> fuse_daemon_create(
+    const std::string& backend, std::span<const DaemonOption> table, std::function<std::string()> binary,
+    DaemonSnapshotterMaker make) {
+  return [backend, table, binary = std::move(binary), make = std::move(make)](const std::string& root,
+                                                                              const BackendOptions& options) {
+    check_options(builtin_registry().get(backend), options);
+    auto daemon = daemon_options(backend, table, options);
+    binary();
+    return make(root, std::move(daemon));
+  };
+}
+
 Availability probe_fuse_daemon(const std::string& workdir, const std::string& backend,
                                const std::function<std::string()>& binary, const MergedMountFn& describe) {
   if (auto why = needs_root_reason()) return {false, *why};

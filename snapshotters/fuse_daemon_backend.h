@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -34,6 +35,17 @@ std::vector<OptionDoc> daemon_option_docs(std::span<const DaemonOption> table);
 // the order given. Throws kInvalidInput naming the backend, option, values and the bad value.
 std::vector<std::string> daemon_options(const std::string& backend, std::span<const DaemonOption> table,
                                         const BackendOptions& options);
+
+// Makes a FUSE daemon backend's snapshotter under `root`, its options already turned into the daemon's.
+using DaemonSnapshotterMaker =
+    std::function<std::unique_ptr<Snapshotter>(const std::string& root, std::vector<std::string> daemon_options)>;
+
+// The create function of a FUSE daemon backend: checks the options against the backend's
+// spec (by `backend`, in the built-in registry) and `table`, checks that the program is there
+// (`binary()`: a missing program is named before anything is created), then calls `make`.
+std::function<std::unique_ptr<Snapshotter>(const std::string&, const BackendOptions&)> fuse_daemon_create(
+    const std::string& backend, std::span<const DaemonOption> table, std::function<std::string()> binary,
+    DaemonSnapshotterMaker make);
 
 // The probe of a FUSE daemon backend: root, its program (`binary()` throws kUnsupported with the
 // reason when it is missing), /dev/fuse, then a real trial mount with a copy-up under `workdir`

@@ -7,7 +7,8 @@
 #include <cstdlib>
 
 #include "common/error.h"
-#include "common/fs.h"
+#include "common/fuse_mount.h"
+#include "tests/test_util.h"
 
 namespace cowbench::test {
 namespace {
@@ -54,6 +55,53 @@ std::string upper_of(const std::vector<Mount>& mounts) {
     for (const auto& o : m.options)
       if (o.starts_with("upperdir=")) return o.substr(9);
   return "";
+}
+
+const std::vector<FuseBackend>& fuse_backends() {
+  static const std::vector<FuseBackend> all{
+      {"fuse-overlayfs", "fuse-overlayfs", kFuseOverlayfsEnv, kFuseOverlayfsType, "fuse-overlayfs"},
+      // Its comm is "unionfs" or "unionfs-fuse", by the name it was run as.
+      {"unionfs-fuse", "unionfs", kUnionfsFuseEnv, kUnionfsFuseType, "unionfs-fuse"},
+  };
+  return all;
+}
+
+const FuseBackend& fuse_backend(const std::string& name) {
+  for (const auto& b : fuse_backends())
+    if (b.name == name) return b;
+  fail(Errc::kInvalidInput, "no FUSE daemon backend '{}'", name);
+}
+
+void FuseDaemonFixture::SetUp() {
+  if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  tmp_ = std::make_unique<TempDir>(scratch_root(), b_.name);
+  auto a = spec().probe(tmp_->path());
+  if (!a.available) GTEST_SKIP() << b_.name << " unavailable: " << a.reason;
+}
+
+void FuseDaemonFixture::TearDown() {
+  if (!tmp_) return;
+  auto left = mounts_under(tmp_->path());
+  EXPECT_TRUE(left.empty()) << "left mounted: " << left.front();
+  for (const auto& m : left) unmount(m);
+  EXPECT_TRUE(daemons().empty()) << "a " << b_.program << " daemon outlived its mount";
+}
+
+std::unique_ptr<snap::Snapshotter> FuseDaemonFixture::open(const snap::BackendOptions& o) {
+  return spec().create(path_join(tmp_->path(), "root" + std::to_string(++roots_)), o);
+}
+
+void FuseDaemonFixture::base(snap::Snapshotter& sn, size_t size) {
+  with_mounted(sn.prepare("b", ""), tmp_->path(),
+               apply_all({create_file("big", std::string(size, 'L')), create_file("small", "lower\n"),
+                          create_dir("dir"), create_file("dir/old", "old")}));
+  sn.commit("base", "b");
+}
+
+std::string FuseDaemonFixture::mount_dir(const std::string& name) {
+  std::string d = path_join(tmp_->path(), name);
+  make_dirs(d);
+  return d;
 }
 
 }  // namespace cowbench::test

@@ -75,12 +75,10 @@ void register_fuse_overlayfs(Registry& registry) {
   spec.caps = Capabilities{Granularity::kFile, false, true, "the fuse-overlayfs program and /dev/fuse", true};
   spec.options = daemon_option_docs(kOptions);
   spec.probe = probe_fuse_overlayfs;
-  spec.create = [](const std::string& root, const BackendOptions& options) -> std::unique_ptr<Snapshotter> {
-    check_options(builtin_registry().get(kFuseOverlayfsName), options);
-    auto daemon = daemon_options(kFuseOverlayfsName, kOptions, options);
-    fuse_overlayfs_binary();  // before anything is created: a missing program is named as such
-    return std::make_unique<FuseOverlayfsSnapshotter>(root, std::move(daemon));
-  };
+  spec.create = fuse_daemon_create(kFuseOverlayfsName, kOptions, fuse_overlayfs_binary,
+                                   [](const std::string& root, std::vector<std::string> daemon) {
+                                     return std::make_unique<FuseOverlayfsSnapshotter>(root, std::move(daemon));
+                                   });
   registry.add(std::move(spec));
 }
 

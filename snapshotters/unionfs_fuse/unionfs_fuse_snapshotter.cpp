@@ -85,14 +85,13 @@ void register_unionfs_fuse(Registry& registry) {
   spec.caps = Capabilities{Granularity::kFile, false, true, "the unionfs-fuse program (libfuse 2) and /dev/fuse", false};
   spec.options = daemon_option_docs(kOptions);
   spec.probe = probe_unionfs_fuse;
-  spec.create = [](const std::string& root, const BackendOptions& options) -> std::unique_ptr<Snapshotter> {
-    check_options(builtin_registry().get(kUnionfsFuseName), options);
-    auto daemon = daemon_options(kUnionfsFuseName, kOptions, options);
-    if (root.find('=') != std::string::npos)
-      fail(Errc::kInvalidInput, "{}: root {} must not contain '=' (unionfs-fuse's branch syntax)", kUnionfsFuseName, root);
-    unionfs_fuse_binary();  // before anything is created: a missing program is named as such
-    return std::make_unique<UnionfsFuseSnapshotter>(root, std::move(daemon));
-  };
+  spec.create = fuse_daemon_create(kUnionfsFuseName, kOptions, unionfs_fuse_binary,
+                                   [](const std::string& root, std::vector<std::string> daemon) {
+                                     if (root.find('=') != std::string::npos)
+                                       fail(Errc::kInvalidInput, "{}: root {} must not contain '=' (unionfs-fuse's branch syntax)",
+                                            kUnionfsFuseName, root);
+                                     return std::make_unique<UnionfsFuseSnapshotter>(root, std::move(daemon));
+                                   });
   registry.add(std::move(spec));
 }
 
