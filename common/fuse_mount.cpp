@@ -46,8 +46,11 @@ constexpr auto kServeTimeout = 300s;
 constexpr auto kExitTimeout = 2s;
 // The daemon finds the FUSE connection here (argument "/dev/fd/3").
 constexpr int kDaemonFuseFd = 3;
-// fuse-overlayfs asks libfuse for "lazytime", which libfuse 3.14 does not know: noise.
+// Lines of the daemons' stderr that are noise: fuse-overlayfs asks libfuse for "lazytime",
+// which libfuse 3.14 does not know; unionfs-fuse 1.0 with hide_meta_files prints two debug
+// lines for every directory entry it lists.
 constexpr std::string_view kNoise = "unknown argument ignored: lazytime";
+constexpr std::string_view kNoisePrefixes[] = {"uopt.branches[branch].path = ", "METANAME = "};
 constexpr std::string_view kIgnored = "unknown argument ignored: ";
 
 // The FUSE daemons this file runs, one row each.
@@ -116,14 +119,19 @@ struct DaemonArgs {
 
 // unionfs-fuse's arguments: libfuse 2 mount flags as options, the daemon chrooted into the
 // branches' common directory, the branches (writable first) as paths inside it.
+//
+// The chroot is given as "./" with the daemon started in that directory: unionfs-fuse 1.0
+// counts the chroot path into each branch's path length, which its whiteout lookup uses as an
+// offset into paths without it, so a longer chroot path would skip the first components of
+// every path looked up (a chroot path must also have two characters at least). It chroots to
+// "./", its working directory, once it has mounted.
 void unionfs_args(DaemonArgs& a, const std::vector<std::string>& lowers, const std::string& upper,
                   const std::vector<std::string>& rest, const std::string& target) {
   std::vector<std::string> all = lowers;
   if (!upper.empty()) all.push_back(upper);
   std::string base = common_dir(all);
-  std::string root = base.empty() ? "/" : base;
-  a.cwd = root;
-  a.options = {"chroot=" + root, "fsname=unionfs-fuse", "subtype=unionfs-fuse", "allow_other", "nonempty",
+  a.cwd = base.empty() ? "/" : base;
+  a.options = {"chroot=./", "fsname=unionfs-fuse", "subtype=unionfs-fuse", "allow_other", "nonempty",
                "noatime", "nodev"};
   a.options.push_back(a.flags & MS_RDONLY ? "ro" : "rw");
   a.options.push_back(a.flags & MS_NOSUID ? "nosuid" : "suid");
@@ -280,8 +288,12 @@ class FuseDaemon {
     ssize_t n = pread(log_.get(), buf, sizeof buf, from);
     if (n > 0) text.assign(buf, static_cast<size_t>(n));
     std::vector<std::string> lines;
-    for (auto& l : split(text, '\n'))
-      if (!l.empty() && l != kNoise) lines.push_back(l);
+    for (auto& l : split(text, '\n')) {
+      bool noise = l.empty() || l == kNoise ||
+                   std::any_of(std::begin(kNoisePrefixes), std::end(kNoisePrefixes),
+                               [&](std::string_view p) { return l.starts_with(p); });
+      if (!noise) lines.push_back(l);
+    }
     std::string out = join(lines, "; ");
     if (out.size() > 2048) out = "..." + out.substr(out.size() - 2048);
     return out;
@@ -593,8 +605,8 @@ std::optional<FuseCopyupSite> fuse_copyup_site(const Mount& m) {
     return FuseCopyupSite{work, 2, "", false};
   }
   // unionfs-fuse copies a file up to its own path in the writable branch (open O_CREAT of it,
-  // then read/write), and keeps its whiteouts below <branch>/.unionfs.
-  if (m.type == kUnionfsFuseType) return FuseCopyupSite{upper, 0, ".unionfs", true};
+  // then read/write), and keeps its whiteouts below <branch>/.unionfs-fuse.
+  if (m.type == kUnionfsFuseType) return FuseCopyupSite{upper, 0, kUnionfsMetaDir, true};
   return std::nullopt;
 }
 

@@ -19,6 +19,10 @@ inline constexpr const char* kFuseOverlayfsType = "fuse3.fuse-overlayfs";
 // The Mount::type of a unionfs-fuse mount; the kernel shows it as "fuse.unionfs-fuse" too.
 inline constexpr const char* kUnionfsFuseType = "fuse.unionfs-fuse";
 
+// unionfs-fuse 1.0's metadata directory at the top of each branch, where its whiteouts live:
+// <branch>/.unionfs-fuse/<path>_HIDDEN~ (its manual, and later versions, say ".unionfs").
+inline constexpr const char* kUnionfsMetaDir = ".unionfs-fuse";
+
 // The environment variables that override the programs (an executable path).
 inline constexpr const char* kFuseOverlayfsEnv = "COWBENCH_FUSE_OVERLAYFS";
 inline constexpr const char* kUnionfsFuseEnv = "COWBENCH_UNIONFS_FUSE";
@@ -44,8 +48,8 @@ struct FuseCopyupSite {
   // 0: at any depth below dir; n > 0: exactly n levels below (fuse-overlayfs: 2, the files
   // are created in <workdir>/work/ and renamed into place).
   int depth = 0;
-  // A top-level entry of `dir` whose files are not copies (unionfs-fuse's ".unionfs", where
-  // its whiteouts live); empty for none.
+  // A top-level entry of `dir` whose files are not copies (unionfs-fuse's kUnionfsMetaDir,
+  // where its whiteouts live); empty for none.
   std::string skip_top;
   // The daemon creates the container's new files at their final place below `dir` too
   // (unionfs-fuse): creates while it serves FUSE_CREATE or FUSE_MKNOD are not copy-ups.
@@ -90,9 +94,10 @@ Fd open_fuse_device();
 // which cannot be handed a mounted /dev/fuse fd: the daemon (a child this process owns, as
 // above) mounts `target` itself (as root libfuse 2 calls mount(2) directly), in this process's
 // mount namespace, which it shares. So that a container's pivot_root does not re-root it, it
-// runs with -o chroot=<the branches' common directory> (it chroots once it has mounted, and a
-// pivot_root moves only the processes whose root is the old root) and gets its branches as
-// paths inside that directory. Returns once the mount is there and has answered a request.
+// starts in the branches' common directory with -o chroot=./ (it chroots there once it has
+// mounted, and a pivot_root moves only the processes whose root or cwd is the old root) and
+// gets its branches as paths inside that directory. Returns once the mount is there and has
+// answered a request.
 //
 // Errors (both): kUnsupported (no program, no /dev/fuse, no FUSE in the kernel), kInvalidInput
 // (no lowerdir; an option fuse-overlayfs ignores; a branch path unionfs-fuse cannot parse),

@@ -210,7 +210,7 @@ struct cb_window {
   __u32 ignore_tid;   /* a thread of the tracer itself (its ring buffer reader): its syscalls are not the container's */
   __u32 fuse_create_depth; /* FUSE: the copies lie exactly this many levels below fuse_create_dir; 0: at any depth */
   char fuse_skip_top[CB_SKIP_TOP_LEN]; /* FUSE: an entry of fuse_create_dir whose files are not copies
-                                          (unionfs-fuse's ".unionfs" whiteouts); "" for none */
+                                          (unionfs-fuse's ".unionfs-fuse" whiteouts); "" for none */
 };
 
 #endif /* COWBENCH_EBPF_TRACE_EVENTS_H */

@@ -183,7 +183,7 @@ void BpfTracer::load(const TracepointIndex& index) {
                     "its bytes are that inode's size when the task's syscall ends (sys_exit)"},
       {"fuse-overlayfs", "a copy-up is a file the daemon creates in <workdir>/work (sys_exit of its open call), "
                          "completed when it answers the FUSE request it serves (fuse_request_end)"},
-      {"unionfs-fuse", "a copy-up is a file the daemon creates in its writable branch, outside <branch>/.unionfs "
+      {"unionfs-fuse", "a copy-up is a file the daemon creates in its writable branch, outside <branch>/.unionfs-fuse "
                        "(its whiteouts), at the file's own path (sys_exit of its open call), completed when it "
                        "answers the FUSE request it serves (fuse_request_end); files it creates for FUSE_CREATE "
                        "and FUSE_MKNOD are the container's new files, not copy-ups"},

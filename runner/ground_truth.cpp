@@ -61,7 +61,7 @@ struct HiddenLower {
 struct Lowers {
   Fd nearest;
   std::vector<HiddenLower> hidden;
-  bool skip_meta = false;  // the top-level .unionfs is unionfs-fuse's, not the container's
+  bool skip_meta = false;  // the top-level kUnionfsMetaDir is unionfs-fuse's, not the container's
 };
 
 // Matches a file at no lower path against the hidden lower files (see file_copyups); true
@@ -76,7 +76,7 @@ bool renamed_copyup(const struct stat& st, Lowers& lowers) {
   return false;
 }
 
-// The lower regular files hidden by the markers below `meta` (unionfs-fuse's .unionfs):
+// The lower regular files hidden by the markers below `meta` (unionfs-fuse's .unionfs-fuse):
 // <meta>/<path>_HIDDEN~ hides <path> and everything below it.
 std::vector<HiddenLower> hidden_lower_files(const std::string& meta, const LowerFiles& lower,
                                             const std::vector<std::string>& lowers) {
@@ -118,7 +118,7 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, Lowers& lo
     std::string path = rel + "/" + n;
     struct stat st {};
     if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (lowers.skip_meta && rel.empty() && n == ".unionfs") continue;
+    if (lowers.skip_meta && rel.empty() && n == kUnionfsMetaDir) continue;
     if (S_ISDIR(st.st_mode)) {
       Fd sub(openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (sub) scan(sub.get(), path, lower, lowers, t, seen);
@@ -395,7 +395,7 @@ std::string unionfs_meta_dir(const std::vector<Mount>& mounts) {
   for (const auto& m : mounts) {
     if (m.type != kUnionfsFuseType) continue;
     for (const auto& o : m.options)
-      if (o.starts_with("upperdir=")) return path_join(o.substr(9), ".unionfs");
+      if (o.starts_with("upperdir=")) return path_join(o.substr(9), kUnionfsMetaDir);
   }
   return {};
 }

@@ -46,7 +46,7 @@ std::string writable_dir(const std::vector<Mount>& mounts);
 CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower, const std::vector<std::string>& lowers = {},
                          const std::string& meta_dir = {});
 
-// unionfs-fuse's whiteout directory (<upperdir>/.unionfs) when `mounts` hold a unionfs-fuse
+// unionfs-fuse's whiteout directory (<upperdir>/.unionfs-fuse, kUnionfsMetaDir) when `mounts` hold a unionfs-fuse
 // mount with a writable branch, else "".
 std::string unionfs_meta_dir(const std::vector<Mount>& mounts);
 

@@ -34,8 +34,8 @@ TEST_F(UnionfsFuse, CommittedWhiteoutsStack) {
   with_mounted(m1, tmp_->path(), apply_all({remove_all("small"), remove_all("dir"), create_dir("dir"),
                                              create_file("dir/new", "new")}));
   std::string branch = upper_of(m1);
-  EXPECT_TRUE(exists(path_join(branch, ".unionfs/small_HIDDEN~"))) << "the whiteout of a deleted lower file";
-  EXPECT_TRUE(exists(path_join(branch, ".unionfs/dir_HIDDEN~"))) << "the whiteout of a deleted lower directory";
+  EXPECT_TRUE(exists(path_join(branch, std::string(kUnionfsMetaDir) + "/small_HIDDEN~"))) << "the whiteout of a deleted lower file";
+  EXPECT_TRUE(exists(path_join(branch, std::string(kUnionfsMetaDir) + "/dir_HIDDEN~"))) << "the whiteout of a deleted lower directory";
   sn->commit("l1", "l1-active");
   auto m2 = sn->prepare("l2-active", "l1");
   with_mounted(m2, tmp_->path(), [&](const std::string& dir) {
@@ -43,7 +43,7 @@ TEST_F(UnionfsFuse, CommittedWhiteoutsStack) {
     EXPECT_FALSE(exists(dir + "/dir/old")) << "the old directory's contents stay hidden";
     EXPECT_EQ(read_file(dir + "/dir/new"), "new");
     Tree t = list_tree(dir);
-    EXPECT_EQ(t.count(".unionfs"), 0u) << "the whiteout directory is not listed:\n" << dump_tree(t);
+    EXPECT_EQ(t.count(kUnionfsMetaDir), 0u) << "the whiteout directory is not listed:\n" << dump_tree(t);
     create_file("small", "again\n")(dir);
   });
   sn->commit("l2", "l2-active");

@@ -78,7 +78,7 @@ void register_unionfs_fuse(Registry& registry) {
   spec.name = kUnionfsFuseName;
   spec.description =
       "unionfs-fuse, the classic UnionFS model in a FUSE daemon per mount: parents as read-only branches under one "
-      "writable branch, whole-file copy-on-write, whiteouts in <branch>/.unionfs";
+      "writable branch, whole-file copy-on-write, whiteouts in <branch>/.unionfs-fuse";
   // Page cache: each mount caches file data in its own FUSE inodes, above the lower file
   // system's cache, and libfuse drops it at every open unless kernel_cache=on: containers on
   // one parent share none of it. Deleting a lower file only whiteouts it: no copy first.

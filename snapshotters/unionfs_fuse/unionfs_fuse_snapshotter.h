@@ -18,19 +18,20 @@ namespace cowbench::snap {
 // truncate, chmod, chown, utimes, setxattr, link or rename; a directory it renames or changes
 // is copied with everything below it in the branch it came from. Deletions: a name of a
 // read-only branch that the container deletes or renames away gets a whiteout in the writable
-// branch, <branch>/.unionfs/<path>_HIDDEN~ (a file for a file, a directory for a directory),
+// branch, <branch>/.unionfs-fuse/<path>_HIDDEN~ (a file for a file, a directory for a directory),
 // which hides that path and everything below it in the branches *below* the branch that holds
 // it; a name created again removes its file whiteout, and a directory made again keeps the
 // whiteout of the old one, so the old directory's contents stay hidden under the new one.
 //
-// Commit: nothing to convert. unionfs-fuse reads the .unionfs whiteouts of every branch, the
+// Commit: nothing to convert. unionfs-fuse reads the .unionfs-fuse whiteouts of every branch, the
 // read-only ones included, and a branch's own entries are found before its whiteouts are
-// consulted, so an active snapshot's writable branch, .unionfs and all, is already a
+// consulted, so an active snapshot's writable branch, .unionfs-fuse and all, is already a
 // correct read-only layer for the snapshots above it: commit just marks it committed (the
 // store's default commit_storage). (Translating to overlay whiteouts, char 0:0 devices, would
 // need a translation back for every later mount, since unionfs-fuse does not read those.)
-// hide_meta_files keeps .unionfs (and libfuse's .fuse_hidden* files) out of directory
-// listings; a lookup of /.unionfs still finds it.
+// hide_meta_files keeps .unionfs-fuse (and libfuse's .fuse_hidden* files) out of directory
+// listings; a lookup of /.unionfs-fuse still finds it. (unionfs-fuse 1.0 names
+// the directory .unionfs-fuse, its manual .unionfs: kUnionfsMetaDir in common/fuse_mount.h.)
 //
 // Known limits of unionfs-fuse 1.0 (see the conformance table in
 // tests/snapshotter_conformance_test.cpp): a renamed directory takes only the contents of the
