@@ -20,7 +20,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class FuseDaemons : public FuseDaemonFixture, public ::testing::WithParamInterface<FuseBackend> {
+// WithParamInterface first: GetParam() works once it is constructed.
+class FuseDaemons : public ::testing::WithParamInterface<FuseBackend>, public FuseDaemonFixture {
  protected:
   FuseDaemons() : FuseDaemonFixture(GetParam()) {}
 };

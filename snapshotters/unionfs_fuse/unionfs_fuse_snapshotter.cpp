@@ -15,9 +15,9 @@ namespace {
 
 constexpr const char* kUnionfsFuseName = "unionfs-fuse";
 
-// What every mount asks of the daemon: copy-on-write, the whiteout directory out of listings,
-// and room for an open directory per branch (it keeps each branch open) plus the container's files.
-std::vector<std::string> base_options() { return {"cow", "hide_meta_files", "max_files=32768"}; }
+// What every mount asks of the daemon: copy-on-write, the whiteout directory out of listings.
+// (It keeps every branch open: mount_fuse starts it with its open-file limit at the hard limit.)
+std::vector<std::string> base_options() { return {"cow", "hide_meta_files"}; }
 
 // The overlay layout (overlay_layout.h, no work dirs) served by unionfs-fuse; `options_` go to the daemon.
 class UnionfsFuseSnapshotter final : public OverlayLayoutSnapshotter {
@@ -52,7 +52,7 @@ using Form = DaemonOptionForm;
 
 // The unionfs-fuse 1.0 and libfuse 2.9 options that matter for benchmarks.
 constexpr DaemonOption kOptions[] = {
-    {"max_files", Form::kCount, "the daemon's limit of open files (default 32768: it keeps every branch open, plus the container's open files)"},
+    {"max_files", Form::kCount, "the daemon's limit of open files (default: this process's hard limit; it keeps every branch open, plus the container's open files); more than the hard limit needs CAP_SYS_RESOURCE"},
     {"statfs_omit_ro", Form::kFlag, "statfs (df) counts the writable branch's blocks only, not the read-only branches'"},
     {"direct_io", Form::kFlag, "libfuse: file data bypasses the page cache, every read and write goes to the daemon"},
     {"kernel_cache", Form::kFlag, "libfuse: cached file data is kept across opens (default: dropped at every open)"},

@@ -8,7 +8,7 @@ namespace cowbench::snap {
 // Adds "unionfs-fuse" to the registry. The layout is the overlay layout (overlay_layout.h,
 // without work dirs): snapshots/<id>/fs is a snapshot's branch. An active snapshot on parents
 // mounts Mount{"fuse.unionfs-fuse", "unionfs-fuse", {lowerdir=<parents' branches, nearest
-// first>, upperdir=<its own branch>, cow, hide_meta_files, max_files=32768, options}}, which
+// first>, upperdir=<its own branch>, cow, hide_meta_files, options}}, which
 // mount_all (common/fuse_mount.h) turns into `unionfs-fuse -o cow,... U=RW:P1=RO:P2=RO... M`;
 // a view has no upperdir and is mounted read-only; a snapshot without parents, and a view of
 // one, are bind mounts, as in the overlay layout.
