@@ -130,7 +130,10 @@ json container_ops() {
     } else if (op == "rename") {
       check(rename(p.c_str(), (p + ".new").c_str()) == 0, "rename " + p);
     } else if (op == "setxattr") {
-      check(setxattr(p.c_str(), "user.cowbench", "1", 1, 0) == 0, "setxattr " + p);
+      if (setxattr(p.c_str(), "user.cowbench", "1", 1, 0) != 0 && errno == ENOTSUP)
+        errors.push_back("unsupported: setxattr");  // the backend has no xattrs: nothing to copy
+      else
+        check(getxattr(p.c_str(), "user.cowbench", nullptr, 0) == 1, "setxattr " + p);
     } else if (op == "child-write") {
       // Another process of the container: counted as well.
       pid_t pid = fork();
@@ -175,15 +178,26 @@ json container_ops() {
   return errors;
 }
 
+// Ops of kLower the backend refused as unsupported in the last watched container (Debian's
+// unionfs-fuse 1.0 is built without xattr support: setxattr fails with ENOTSUP, nothing is
+// copied): they copy nothing.
+std::set<std::string> g_unsupported_ops;
+
+// Whether the container's op on `f` copies it up.
+bool copies(const LowerFile& f, bool with_deleted) {
+  if (g_unsupported_ops.count(f.op)) return false;
+  return f.copied || (with_deleted && std::string(f.op) == "unlink");
+}
+
 int64_t expected_bytes(bool with_deleted) {
   int64_t sum = 0;
   for (const auto& f : kLower)
-    if (f.copied || (with_deleted && std::string(f.op) == "unlink")) sum += f.size;
+    if (copies(f, with_deleted)) sum += f.size;
   return sum;
 }
 int64_t expected_files(bool with_deleted) {
   int64_t n = 0;
-  for (const auto& f : kLower) n += f.copied || (with_deleted && std::string(f.op) == "unlink");
+  for (const auto& f : kLower) n += copies(f, with_deleted);
   return n;
 }
 
@@ -304,7 +318,7 @@ class Trace : public ::testing::Test {
   void expect_events(const TraceCounts& c, bool with_deleted) {
     std::map<std::string, int64_t> want;
     for (const auto& f : kLower)
-      if (f.copied || (with_deleted && std::string(f.op) == "unlink")) want[f.path] = f.size;
+      if (copies(f, with_deleted)) want[f.path] = f.size;
     const json& events = c.extra.at("events");
     ASSERT_EQ(static_cast<int64_t>(events.size()), c.copyup_events) << c.extra.dump(1);
     int64_t sum = 0;
@@ -382,7 +396,22 @@ TEST_P(TraceCopyUp, ExactlyTheContainersCopyUps) {
       other.close();
     };
     TraceCounts c = watched("watched", mounts, granularity_of(GetParam()), container_ops, &result, meanwhile);
-    EXPECT_EQ(result, json::array()) << "the container's operations failed";
+    // What the backend does not support copies nothing (and is said so).
+    g_unsupported_ops.clear();
+    json failed = json::array();
+    for (const auto& e : result) {
+      std::string what = e.get<std::string>();
+      if (what.starts_with("unsupported: ")) {
+        g_unsupported_ops.insert(what.substr(13));
+        RecordProperty("unsupported", what.substr(13));
+      } else {
+        failed.push_back(e);
+      }
+    }
+    EXPECT_EQ(failed, json::array()) << "the container's operations failed";
+    if (!g_unsupported_ops.empty()) {
+      EXPECT_EQ(GetParam(), "unionfs-fuse") << "only Debian's unionfs-fuse lacks xattrs";
+    }
     // fuse-overlayfs copies a lower file up before it deletes it: one more.
     EXPECT_EQ(c.copyup_events, expected_files(copies_first)) << c.extra.dump(1);
     EXPECT_EQ(c.copyup_bytes, expected_bytes(copies_first)) << c.extra.dump(1);
@@ -429,6 +458,7 @@ TEST_P(TraceCopyUp, ExactlyTheContainersCopyUps) {
       EXPECT_EQ(total, c.copyup_events) << by.dump();
       EXPECT_TRUE(by.contains("openat")) << by.dump();
     }
+    g_unsupported_ops.clear();
     host.close();
   }
   for (const char* key : {"watched", "noise", "host"}) sn->remove(key);
