@@ -33,10 +33,11 @@ namespace cowbench::snap {
 // listings; a lookup of /.unionfs-fuse still finds it. (unionfs-fuse 1.0 names
 // the directory .unionfs-fuse, its manual .unionfs: kUnionfsMetaDir in common/fuse_mount.h.)
 //
-// Known limits of unionfs-fuse 1.0 (see the conformance table in
-// tests/snapshotter_conformance_test.cpp): a renamed directory takes only the contents of the
-// branch it was found in (entries of deeper branches stay behind, hidden); copy-up keeps
-// mode, owner and mtime in whole seconds, not xattrs.
+// Known limits of unionfs-fuse 1.0 (it passes every conformance case): a renamed directory
+// takes only the contents of the branch it was found in (entries of deeper branches stay
+// behind, hidden); copy-up keeps mode, owner and mtime in whole seconds; Debian's build has no
+// xattr support (setxattr: ENOTSUP); with hide_meta_files it prints two debug lines to stderr
+// for every directory entry it lists (filtered from error messages).
 //
 // Options (see the BackendSpec): max_files, statfs_omit_ro, and libfuse's direct_io,
 // kernel_cache, attr_timeout, entry_timeout, negative_timeout — passed to the daemon.
