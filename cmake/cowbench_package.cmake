@@ -5,7 +5,8 @@
 # Depends: the shared libraries of the binary, computed by dpkg-shlibdeps (libbpf1, liburing2,
 # libfmt9, libarchive13, libssl3, libstdc++6, ...), plus the programs cowbench runs: mkfs.xfs and
 # mkfs.btrfs for the reflink/btrfs scratch images, fuse-overlayfs and fusermount3 (checked by
-# `cowbench doctor`) for the fuse-overlayfs backend, modprobe to load overlay.
+# `cowbench doctor`) for the fuse-overlayfs backend, unionfs-fuse for the unionfs-fuse backend,
+# modprobe to load overlay.
 # Recommends: the static busybox that the synthetic images copy in as their shell when the host
 # has one. Suggests: tools that make images cowbench reads (an OCI layout, a Debian rootfs).
 
@@ -17,7 +18,7 @@ set(CPACK_PACKAGE_CONTACT "${COWBENCH_PACKAGE_MAINTAINER}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "copy-on-write snapshot storage benchmarks for containers")
 string(JOIN "\n" CPACK_PACKAGE_DESCRIPTION
   "cowbench runs the same container workloads on several snapshotter backends"
-  "(kernel overlayfs, fuse-overlayfs, XFS/btrfs reflink clones, btrfs subvolumes,"
+  "(kernel overlayfs, fuse-overlayfs, unionfs-fuse, XFS/btrfs reflink clones, btrfs subvolumes,"
   "a full copy) in real container sandboxes and measures what each costs: wall"
   "time, copy-up events and bytes, writable-layer and shared bytes on disk, page"
   "cache. An eBPF tracer attributes every copy-up and block CoW to the system call"
@@ -29,7 +30,7 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # cowbench_VERSION_ARCH.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "xfsprogs, btrfs-progs, fuse-overlayfs, fuse3, kmod")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "xfsprogs, btrfs-progs, fuse-overlayfs, fuse3, unionfs-fuse, kmod")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "busybox-static")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "umoci, skopeo, mmdebstrap")
 

@@ -1,4 +1,4 @@
-// Mounting fuse-overlayfs (see fuse_mount.h): /dev/fuse mounted here, the daemon run as an owned child.
+// Mounting FUSE daemons (see fuse_mount.h): fuse-overlayfs on a /dev/fuse mounted here, unionfs-fuse mounting itself; the daemon an owned child.
 #include "common/fuse_mount.h"
 
 #include <fcntl.h>
@@ -9,12 +9,14 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <chrono>
@@ -45,9 +47,33 @@ constexpr auto kServeTimeout = 300s;
 constexpr auto kExitTimeout = 2s;
 // The daemon finds the FUSE connection here (argument "/dev/fd/3").
 constexpr int kDaemonFuseFd = 3;
-// fuse-overlayfs asks libfuse for "lazytime", which libfuse 3.14 does not know: noise.
+// Lines of the daemons' stderr that are noise: fuse-overlayfs asks libfuse for "lazytime",
+// which libfuse 3.14 does not know; unionfs-fuse 1.0 with hide_meta_files prints two debug
+// lines for every directory entry it lists.
 constexpr std::string_view kNoise = "unknown argument ignored: lazytime";
+constexpr std::string_view kNoisePrefixes[] = {"uopt.branches[branch].path = ", "METANAME = "};
 constexpr std::string_view kIgnored = "unknown argument ignored: ";
+
+// The FUSE daemons this file runs, one row each.
+struct DaemonKind {
+  std::string_view type;              // Mount::type
+  const char* program;                // its name in messages
+  const char* env;                    // the variable that overrides the program
+  std::array<const char*, 2> names;   // what to look for in $PATH, in order (nullptr: none)
+  const char* package;                // the Debian package that has it
+  bool mounts_itself;                 // libfuse 2: the daemon calls mount(2) on the target itself
+};
+
+constexpr DaemonKind kKinds[] = {
+    {kFuseOverlayfsType, "fuse-overlayfs", kFuseOverlayfsEnv, {"fuse-overlayfs", nullptr}, "fuse-overlayfs", false},
+    {kUnionfsFuseType, "unionfs-fuse", kUnionfsFuseEnv, {"unionfs-fuse", "unionfs"}, "unionfs-fuse", true},
+};
+
+const DaemonKind& kind_of(std::string_view type) {
+  for (const auto& k : kKinds)
+    if (k.type == type) return k;
+  fail(Errc::kInvalidInput, "no FUSE daemon serves mounts of type '{}'", type);
+}
 
 bool executable_file(const std::string& path) {
   struct stat st {};
@@ -84,21 +110,55 @@ std::string common_dir(const std::vector<std::string>& paths) {
   return common;
 }
 
-// What a fuse-overlayfs Mount asks for, split into mount flags and the daemon's options.
+// What a FUSE daemon Mount asks for, split into mount flags and the daemon's arguments.
 struct DaemonArgs {
   unsigned long flags = MS_NODEV | MS_NOATIME;  // what fuse-overlayfs itself asks the kernel for
   std::vector<std::string> options;             // -o, in order, layer paths relative to cwd
+  std::vector<std::string> operands;            // after the options (the FUSE fd, or branches and mount point)
   std::string cwd = "/";
 };
 
-DaemonArgs daemon_args(const Mount& m, const std::string& target) {
+// unionfs-fuse's arguments: libfuse 2 mount flags as options, the daemon chrooted into the
+// branches' common directory, the branches (writable first) as paths inside it.
+//
+// The chroot is given as "./" with the daemon started in that directory: unionfs-fuse 1.0
+// counts the chroot path into each branch's path length, which its whiteout lookup uses as an
+// offset into paths without it, so a longer chroot path would skip the first components of
+// every path looked up (a chroot path must also have two characters at least). It chroots to
+// "./", its working directory, once it has mounted.
+void unionfs_args(DaemonArgs& a, const std::vector<std::string>& lowers, const std::string& upper,
+                  const std::vector<std::string>& rest, const std::string& target) {
+  std::vector<std::string> all = lowers;
+  if (!upper.empty()) all.push_back(upper);
+  std::string base = common_dir(all);
+  a.cwd = base.empty() ? "/" : base;
+  a.options = {"chroot=./", "fsname=unionfs-fuse", "subtype=unionfs-fuse", "allow_other", "nonempty",
+               "noatime", "nodev"};
+  a.options.push_back(a.flags & MS_RDONLY ? "ro" : "rw");
+  a.options.push_back(a.flags & MS_NOSUID ? "nosuid" : "suid");
+  if (a.flags & MS_NOEXEC) a.options.push_back("noexec");
+  a.options.insert(a.options.end(), rest.begin(), rest.end());
+  std::vector<std::string> branches;
+  auto branch = [&](const std::string& p, const char* mode) {
+    std::string in_root = base.empty() ? p : p.substr(base.size());
+    if (in_root.find_first_of(":=") != std::string::npos)
+      fail(Errc::kInvalidInput, "mount unionfs-fuse on {}: branch {} holds ':' or '=' (unionfs-fuse's separators)",
+           target, p);
+    branches.push_back(in_root + "=" + mode);
+  };
+  if (!upper.empty()) branch(upper, "RW");
+  for (const auto& l : lowers) branch(l, "RO");
+  a.operands = {join(branches, ":"), target};
+}
+
+DaemonArgs daemon_args(const DaemonKind& kind, const Mount& m, const std::string& target) {
   DaemonArgs a;
   std::vector<std::string> lowers;
   std::string upper, work;
   std::vector<std::string> rest;
   for (const auto& opt : m.options) {
     if (opt.find(',') != std::string::npos)
-      fail(Errc::kInvalidInput, "mount fuse-overlayfs on {}: option '{}' holds a comma", target, opt);
+      fail(Errc::kInvalidInput, "mount {} on {}: option '{}' holds a comma", kind.program, target, opt);
     if (opt == "ro") {
       a.flags |= MS_RDONLY;
     } else if (opt == "nosuid") {
@@ -116,19 +176,25 @@ DaemonArgs daemon_args(const Mount& m, const std::string& target) {
     }
   }
   if (lowers.empty() || lowers.front().empty())
-    fail(Errc::kInvalidInput, "mount fuse-overlayfs on {}: no lowerdir in '{}'", target, to_string(m));
+    fail(Errc::kInvalidInput, "mount {} on {}: no lowerdir in '{}'", kind.program, target, to_string(m));
 
   // Layers relative to their common directory: the one -o argument stays far below the
   // kernel's 128 KiB limit on an argument even with thousands of layers. Relative paths
   // (from this process's cwd) become absolute first.
   char here[PATH_MAX];
-  if (!getcwd(here, sizeof here)) fail_sys("mount fuse-overlayfs on {}: getcwd", target);
+  if (!getcwd(here, sizeof here)) fail_sys("mount {} on {}: getcwd", kind.program, target);
   auto absolute = [&](std::string& p) {
     if (!p.empty() && !p.starts_with('/')) p = path_join(here, p);
   };
   for (auto& l : lowers) absolute(l);
   absolute(upper);
   absolute(work);
+  if (kind.mounts_itself) {
+    std::string where = target;
+    absolute(where);
+    unionfs_args(a, lowers, upper, rest, where);
+    return a;
+  }
   std::vector<std::string> all = lowers;
   if (!upper.empty()) all.push_back(upper);
   if (!work.empty()) all.push_back(work);
@@ -141,16 +207,17 @@ DaemonArgs daemon_args(const Mount& m, const std::string& target) {
   if (!upper.empty()) a.options.push_back("upperdir=" + rel(upper));
   if (!work.empty()) a.options.push_back("workdir=" + rel(work));
   a.options.insert(a.options.end(), rest.begin(), rest.end());
+  a.operands = {fmt::format("/dev/fd/{}", kDaemonFuseFd)};
   return a;
 }
 
-// One fuse-overlayfs process this process started: killed and reaped by the destructor
+// One FUSE daemon process this process started: killed and reaped by the destructor
 // while it still runs (only in the process that started it, never in a forked copy).
 class FuseDaemon {
  public:
-  FuseDaemon(pid_t pid, Fd pidfd, Fd log, std::string binary, std::string target)
-      : pid_(pid), owner_(getpid()), pidfd_(std::move(pidfd)), log_(std::move(log)), binary_(std::move(binary)),
-        target_(std::move(target)) {}
+  FuseDaemon(const char* program, pid_t pid, Fd pidfd, Fd log, std::string binary, std::string target)
+      : program_(program), pid_(pid), owner_(getpid()), pidfd_(std::move(pidfd)), log_(std::move(log)),
+        binary_(std::move(binary)), target_(std::move(target)) {}
   FuseDaemon(const FuseDaemon&) = delete;
   FuseDaemon& operator=(const FuseDaemon&) = delete;
   ~FuseDaemon() { stop(); }
@@ -204,7 +271,7 @@ class FuseDaemon {
   int pidfd() const noexcept { return pidfd_.get(); }
 
   // "fuse-overlayfs (pid 12, /usr/bin/fuse-overlayfs)".
-  std::string name() const { return fmt::format("fuse-overlayfs (pid {}, {})", pid_, binary_); }
+  std::string name() const { return fmt::format("{} (pid {}, {})", program_, pid_, binary_); }
 
   // "exited with status 1", "was killed by signal 9 (Killed)"; call after ended().
   std::string how_it_ended() const {
@@ -222,14 +289,19 @@ class FuseDaemon {
     ssize_t n = pread(log_.get(), buf, sizeof buf, from);
     if (n > 0) text.assign(buf, static_cast<size_t>(n));
     std::vector<std::string> lines;
-    for (auto& l : split(text, '\n'))
-      if (!l.empty() && l != kNoise) lines.push_back(l);
+    for (auto& l : split(text, '\n')) {
+      bool noise = l.empty() || l == kNoise ||
+                   std::any_of(std::begin(kNoisePrefixes), std::end(kNoisePrefixes),
+                               [&](std::string_view p) { return l.starts_with(p); });
+      if (!noise) lines.push_back(l);
+    }
     std::string out = join(lines, "; ");
     if (out.size() > 2048) out = "..." + out.substr(out.size() - 2048);
     return out;
   }
 
  private:
+  const char* program_;
   pid_t pid_;
   pid_t owner_;
   Fd pidfd_;
@@ -269,13 +341,16 @@ uint64_t mount_id_of(const std::string& path) {
 // have threads): signal mask cleared, own session (a Ctrl-C on the terminal is for the
 // benchmark, which then unmounts), own mount namespace when asked, stdio and the FUSE fd
 // in place, every other fd closed at exec, cwd, exec. Errors come back through a pipe.
-std::unique_ptr<FuseDaemon> spawn_daemon(const std::string& binary, const DaemonArgs& args, const Fd& fuse,
-                                         const std::string& target, bool own_namespace, Fd* exec_status) {
+// `fuse` is the mounted /dev/fuse for the daemon's fd 3, or empty for a daemon that mounts itself.
+std::unique_ptr<FuseDaemon> spawn_daemon(const DaemonKind& kind, const std::string& binary, const DaemonArgs& args,
+                                         const Fd& fuse, const std::string& target, bool own_namespace,
+                                         Fd* exec_status) {
   std::string opts = join(args.options, ",");
-  std::string fd_path = fmt::format("/dev/fd/{}", kDaemonFuseFd);
-  std::vector<const char*> argv{binary.c_str(), "-f", "-o", opts.c_str(), fd_path.c_str(), nullptr};
+  std::vector<const char*> argv{binary.c_str(), "-f", "-o", opts.c_str()};
+  for (const auto& o : args.operands) argv.push_back(o.c_str());
+  argv.push_back(nullptr);
 
-  Fd log(memfd_create("fuse-overlayfs-stderr", MFD_CLOEXEC));
+  Fd log(memfd_create("fuse-daemon-stderr", MFD_CLOEXEC));
   if (!log) fail_sys("memfd_create");
   Fd null(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!null) fail_sys("open /dev/null");
@@ -284,7 +359,7 @@ std::unique_ptr<FuseDaemon> spawn_daemon(const std::string& binary, const Daemon
   Fd status_r(status[0]), status_w(status[1]);
 
   pid_t pid = fork();
-  if (pid < 0) fail_sys("fork fuse-overlayfs");
+  if (pid < 0) fail_sys("fork {}", kind.program);
   if (pid == 0) {
     int report = status_w.get();
     auto die = [&](int step) {
@@ -295,6 +370,12 @@ std::unique_ptr<FuseDaemon> spawn_daemon(const std::string& binary, const Daemon
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Open files up to the hard limit (unionfs-fuse keeps every branch open).
+    struct rlimit files {};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+      files.rlim_cur = files.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &files);
+    }
     setsid();
     if (own_namespace) {
       if (unshare(CLONE_NEWNS) != 0) die(1);
@@ -303,11 +384,12 @@ std::unique_ptr<FuseDaemon> spawn_daemon(const std::string& binary, const Daemon
       umount2(target.c_str(), MNT_DETACH);
     }
     // Out of the way of 0-3 first, then into place.
-    int f = fcntl(fuse.get(), F_DUPFD, 10), e = fcntl(log.get(), F_DUPFD, 10), n = fcntl(null.get(), F_DUPFD, 10);
+    int f = fuse ? fcntl(fuse.get(), F_DUPFD, 10) : 0, e = fcntl(log.get(), F_DUPFD, 10), n = fcntl(null.get(), F_DUPFD, 10);
     int r = fcntl(report, F_DUPFD_CLOEXEC, 10);
     if (f < 0 || e < 0 || n < 0 || r < 0) die(2);
     report = r;
-    if (dup2(n, 0) < 0 || dup2(n, 1) < 0 || dup2(e, 2) < 0 || dup2(f, kDaemonFuseFd) < 0) die(2);
+    if (dup2(n, 0) < 0 || dup2(n, 1) < 0 || dup2(e, 2) < 0) die(2);
+    if (fuse && dup2(f, kDaemonFuseFd) < 0) die(2);
     close_range(kDaemonFuseFd + 1, ~0U, CLOSE_RANGE_CLOEXEC);
     if (chdir(args.cwd.c_str()) != 0) die(3);
     execve(binary.c_str(), const_cast<char* const*>(argv.data()), environ);
@@ -318,10 +400,10 @@ std::unique_ptr<FuseDaemon> spawn_daemon(const std::string& binary, const Daemon
     int err = errno;
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
-    fail_errno(err, "pidfd_open fuse-overlayfs");
+    fail_errno(err, "pidfd_open {}", kind.program);
   }
   *exec_status = std::move(status_r);
-  return std::make_unique<FuseDaemon>(pid, std::move(pidfd), std::move(log), binary, target);
+  return std::make_unique<FuseDaemon>(kind.program, pid, std::move(pidfd), std::move(log), binary, target);
 }
 
 // Reads the child's report from before exec: "" when exec succeeded, else what failed.
@@ -393,22 +475,146 @@ void release(const std::string* target) {
   // The destructors kill what still runs and reap it.
 }
 
-}  // namespace
-
-std::string fuse_overlayfs_binary() {
-  if (const char* env = getenv(kFuseOverlayfsEnv); env && *env) {
+// The daemon's program: its variable's path when set, else the first of its names in $PATH.
+std::string daemon_binary(const DaemonKind& k) {
+  if (const char* env = getenv(k.env); env && *env) {
     std::string p = env;
     if (!executable_file(p))
-      fail(Errc::kUnsupported, "fuse-overlayfs not found: {}={} is not an executable file{}", kFuseOverlayfsEnv, p,
+      fail(Errc::kUnsupported, "{} not found: {}={} is not an executable file{}", k.program, k.env, p,
            access(p.c_str(), F_OK) == 0 ? "" : " (no such file)");
     return p;
   }
   const char* path = getenv("PATH");
-  for (const auto& dir : split(path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ':')) {
-    std::string p = path_join(dir.empty() ? "." : dir, "fuse-overlayfs");
-    if (executable_file(p)) return p;
+  auto dirs = split(path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ':');
+  for (const char* name : k.names) {
+    if (!name) continue;
+    for (const auto& dir : dirs) {
+      std::string p = path_join(dir.empty() ? "." : dir, name);
+      if (executable_file(p)) return p;
+    }
   }
-  fail(Errc::kUnsupported, "fuse-overlayfs not installed (apt-get install fuse-overlayfs)");
+  fail(Errc::kUnsupported, "{} not installed (apt-get install {})", k.program, k.package);
+}
+
+// Waits until the daemon has mounted `target` itself (its mount id is no longer `before`);
+// throws kFailure when the daemon ends first or does not mount within kServeTimeout.
+void wait_mounted(FuseDaemon& d, const DaemonKind& k, const std::string& target, uint64_t before) {
+  auto deadline = std::chrono::steady_clock::now() + kServeTimeout;
+  while (mount_id_of(target) == before) {
+    if (d.wait_end(20ms)) {
+      std::string log = d.log();
+      fail(Errc::kFailure, "mount {} on {}: {} {} before it mounted{}", k.program, target, d.name(), d.how_it_ended(),
+           log.empty() ? "" : ": " + log);
+    }
+    if (std::chrono::steady_clock::now() > deadline)
+      fail(Errc::kFailure, "mount {} on {}: {} did not mount within {} s", k.program, target, d.name(),
+           kServeTimeout.count());
+  }
+}
+
+// Waits for the daemon's first answer on `target`; on failure detaches the mount and throws
+// naming how the daemon ended and what it said.
+void wait_first_answer(FuseDaemon& d, const DaemonKind& k, const std::string& target) {
+  bool timed_out = false;
+  int err = wait_serving(d, target, &timed_out);
+  if (err == 0) return;
+  umount2(target.c_str(), MNT_DETACH);
+  std::string how = timed_out ? fmt::format("did not answer within {} s and was killed", kServeTimeout.count())
+                              : (d.wait_end(kExitTimeout) ? d.how_it_ended() : "stopped answering");
+  std::string log = d.log();
+  throw Error(Errc::kFailure,
+              fmt::format("mount {} on {}: {} {} ({}){}", k.program, target, d.name(), how, std::strerror(err),
+                          log.empty() ? "" : ": " + log),
+              err);
+}
+
+// Keeps the daemon of a mount that serves, for release() and fuse_mount_failure().
+void keep(std::unique_ptr<FuseDaemon> daemon, const std::string& target) {
+  daemon->mnt_id = mount_id_of(target);
+  std::lock_guard lock(daemons().mu);
+  daemons().list.push_back(std::move(daemon));
+}
+
+// fuse-overlayfs: /dev/fuse mounted here, the daemon handed the fd.
+void mount_with_fd(const DaemonKind& k, const std::string& binary, const DaemonArgs& args, const std::string& target) {
+  // The mount, made here in this process's namespace; the daemon only gets the fd.
+  Fd fuse = open_fuse_device();
+  struct stat st {};
+  if (::stat(target.c_str(), &st) != 0) fail_sys("mount {} on {}", k.program, target);
+  std::string data = fmt::format("fd={},rootmode={:o},user_id={},group_id={},default_permissions,allow_other", fuse.get(),
+                                 st.st_mode & S_IFMT, getuid(), getgid());
+  std::string fstype = fmt::format("fuse.{}", k.program);
+  if (::mount(k.program, target.c_str(), fstype.c_str(), args.flags, data.c_str()) != 0) {
+    int err = errno;
+    if (err == ENODEV) fail(Errc::kUnsupported, "mount {} on {}: the kernel has no FUSE", k.program, target);
+    fail_errno(err, "mount {} on {}", k.program, target);
+  }
+  try {
+    Fd exec_status;
+    auto daemon = spawn_daemon(k, binary, args, fuse, target, daemon_needs_own_namespace(), &exec_status);
+    // Only the daemon may hold the connection now: when it dies, the kernel must end it.
+    fuse.reset();
+    if (std::string why = exec_failure(exec_status); !why.empty())
+      fail(Errc::kFailure, "mount {} on {}: cannot start {}: {}", k.program, target, binary, why);
+    wait_first_answer(*daemon, k, target);
+    if (auto ignored = ignored_options(daemon->log()); !ignored.empty())
+      fail(Errc::kInvalidInput, "mount {} on {}: {} does not know the option(s) {}", k.program, target, binary,
+           join(ignored, ", "));
+    keep(std::move(daemon), target);
+  } catch (...) {
+    umount2(target.c_str(), MNT_DETACH);
+    throw;
+  }
+}
+
+// unionfs-fuse (libfuse 2): the daemon mounts `target` itself, in this namespace.
+void mount_by_daemon(const DaemonKind& k, const std::string& binary, const DaemonArgs& args, const std::string& target) {
+  open_fuse_device();  // a missing /dev/fuse named as such, not in the daemon's words
+  struct stat st {};
+  if (::stat(target.c_str(), &st) != 0) fail_sys("mount {} on {}", k.program, target);
+  const uint64_t before = mount_id_of(target);
+  std::unique_ptr<FuseDaemon> daemon;
+  try {
+    Fd exec_status;
+    daemon = spawn_daemon(k, binary, args, Fd(), target, false, &exec_status);
+    if (std::string why = exec_failure(exec_status); !why.empty())
+      fail(Errc::kFailure, "mount {} on {}: cannot start {}: {}", k.program, target, binary, why);
+    wait_mounted(*daemon, k, target, before);
+    wait_first_answer(*daemon, k, target);
+    keep(std::move(daemon), target);
+  } catch (...) {
+    // Reaped first, so that it cannot mount after the check below.
+    if (daemon) daemon->stop();
+    if (mount_id_of(target) != before) umount2(target.c_str(), MNT_DETACH);
+    throw;
+  }
+}
+
+}  // namespace
+
+bool is_fuse_daemon_type(std::string_view type) noexcept {
+  return std::any_of(std::begin(kKinds), std::end(kKinds), [&](const DaemonKind& k) { return k.type == type; });
+}
+
+std::string fuse_overlayfs_binary() { return daemon_binary(kind_of(kFuseOverlayfsType)); }
+
+std::string unionfs_fuse_binary() { return daemon_binary(kind_of(kUnionfsFuseType)); }
+
+std::optional<FuseCopyupSite> fuse_copyup_site(const Mount& m) {
+  std::string upper, work;
+  for (const auto& o : m.options) {
+    if (o.starts_with("upperdir=")) upper = o.substr(9);
+    if (o.starts_with("workdir=")) work = o.substr(8);
+  }
+  if (upper.empty()) return std::nullopt;
+  if (m.type == kFuseOverlayfsType) {
+    if (work.empty()) return std::nullopt;
+    return FuseCopyupSite{work, 2, "", false};
+  }
+  // unionfs-fuse copies a file up to its own path in the writable branch (open O_CREAT of it,
+  // then read/write), and keeps its whiteouts below <branch>/.unionfs-fuse.
+  if (m.type == kUnionfsFuseType) return FuseCopyupSite{upper, 0, kUnionfsMetaDir, true};
+  return std::nullopt;
 }
 
 Fd open_fuse_device() {
@@ -421,58 +627,22 @@ Fd open_fuse_device() {
   return fd;
 }
 
-void mount_fuse_overlayfs(const Mount& m, const std::string& target) {
-  DaemonArgs args = daemon_args(m, target);
-  std::string binary = fuse_overlayfs_binary();
+void mount_fuse(const Mount& m, const std::string& target) {
+  const DaemonKind& k = kind_of(m.type);
+  DaemonArgs args = daemon_args(k, m, target);
+  std::string binary = daemon_binary(k);
   release(nullptr);  // reap the daemons of mounts detached elsewhere
-
-  // The mount, made here in this process's namespace; the daemon only gets the fd.
-  Fd fuse = open_fuse_device();
-  struct stat st {};
-  if (::stat(target.c_str(), &st) != 0) fail_sys("mount fuse-overlayfs on {}", target);
-  std::string data = fmt::format("fd={},rootmode={:o},user_id={},group_id={},default_permissions,allow_other", fuse.get(),
-                                 st.st_mode & S_IFMT, getuid(), getgid());
-  if (::mount("fuse-overlayfs", target.c_str(), "fuse.fuse-overlayfs", args.flags, data.c_str()) != 0) {
-    int err = errno;
-    if (err == ENODEV) fail(Errc::kUnsupported, "mount fuse-overlayfs on {}: the kernel has no FUSE", target);
-    fail_errno(err, "mount fuse-overlayfs on {}", target);
-  }
-  try {
-    Fd exec_status;
-    auto daemon = spawn_daemon(binary, args, fuse, target, daemon_needs_own_namespace(), &exec_status);
-    // Only the daemon may hold the connection now: when it dies, the kernel must end it.
-    fuse.reset();
-    if (std::string why = exec_failure(exec_status); !why.empty())
-      fail(Errc::kFailure, "mount fuse-overlayfs on {}: cannot start {}: {}", target, binary, why);
-    bool timed_out = false;
-    int err = wait_serving(*daemon, target, &timed_out);
-    if (err != 0) {
-      umount2(target.c_str(), MNT_DETACH);
-      std::string how = timed_out ? fmt::format("did not answer within {} s and was killed", kServeTimeout.count())
-                                  : (daemon->wait_end(kExitTimeout) ? daemon->how_it_ended() : "stopped answering");
-      std::string log = daemon->log();
-      throw Error(Errc::kFailure,
-                  fmt::format("mount fuse-overlayfs on {}: {} {} ({}){}", target, daemon->name(), how, std::strerror(err),
-                              log.empty() ? "" : ": " + log),
-                  err);
-    }
-    if (auto ignored = ignored_options(daemon->log()); !ignored.empty())
-      fail(Errc::kInvalidInput, "mount fuse-overlayfs on {}: {} does not know the option(s) {}", target, binary,
-           join(ignored, ", "));
-    daemon->mnt_id = mount_id_of(target);
-    std::lock_guard lock(daemons().mu);
-    daemons().list.push_back(std::move(daemon));
-  } catch (...) {
-    umount2(target.c_str(), MNT_DETACH);
-    throw;
-  }
+  if (k.mounts_itself)
+    mount_by_daemon(k, binary, args, target);
+  else
+    mount_with_fd(k, binary, args, target);
 }
 
 void release_fuse_daemons(const std::string& target) noexcept {
   try {
     release(&target);
   } catch (const std::exception& e) {
-    log::warn("releasing the fuse-overlayfs daemons of {}: {}", target, e.what());
+    log::warn("releasing the FUSE daemons of {}: {}", target, e.what());
   }
 }
 

@@ -221,8 +221,8 @@ void mount_all(const std::vector<Mount>& mounts, const std::string& target) {
         mount_overlay(m, target);
       else if (m.type == "bind")
         mount_bind(m, target);
-      else if (m.type == kFuseOverlayfsType)
-        mount_fuse_overlayfs(m, target);
+      else if (is_fuse_daemon_type(m.type))
+        mount_fuse(m, target);
       else
         mount_generic(m, target);
       ++done;

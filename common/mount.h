@@ -12,7 +12,8 @@ namespace cowbench {
 //   type "overlay": options lowerdir=A:B (nearest parent first), upperdir=, workdir=, any
 //                   overlay option (metacopy=on, index=off, volatile, ro ...)
 //   type "bind":    source is a directory; options may hold "ro" and "rbind"
-//   type "fuse3.fuse-overlayfs": runs the fuse-overlayfs daemon (common/fuse_mount.h)
+//   type "fuse3.fuse-overlayfs", "fuse.unionfs-fuse": runs the fuse-overlayfs or unionfs-fuse
+//                   daemon (common/fuse_mount.h)
 //   any other type: passed to mount(2) with the options joined by commas (flags such as
 //                   "ro", "nosuid", "nodev", "noexec" become mount flags)
 struct Mount {

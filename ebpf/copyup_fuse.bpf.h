@@ -1,5 +1,9 @@
-/* Part of copyup.bpf.c (included there, after the maps and helpers): FUSE requests and fuse-overlayfs copy-ups. */
+/* Part of copyup.bpf.c (included there, after the maps and helpers): FUSE requests and FUSE daemon copy-ups. */
 /* --- FUSE requests --------------------------------------------------------------------- */
+
+/* The FUSE opcodes (uapi fuse.h) whose replies end a daemon's creating of a new file. */
+#define FUSE_MKNOD_OP 8
+#define FUSE_CREATE_OP 35
 
 SEC("tp_btf/fuse_request_send")
 int BPF_PROG(cb_fuse_send, const struct fuse_req___cb *req) {
@@ -53,7 +57,13 @@ int BPF_PROG(cb_fuse_end, const struct fuse_req___cb *req) {
   if (window.kind == CB_KIND_FUSE && watched()) {
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
     struct cb_task *t = bpf_map_lookup_elem(&tasks, &tid);
-    if (t && t->n) {
+    __u32 op_now = BPF_CORE_READ(req, in.h.opcode);
+    if (t && t->n && (window.flags & CB_FLAG_FUSE_NEW_FILES) && (op_now == FUSE_CREATE_OP || op_now == FUSE_MKNOD_OP)) {
+      /* The container's new file, created where the copies go: not a copy-up. */
+      count(CB_C_FUSE_NEW_FILES, t->n);
+      t->n = 0;
+      if (t->depth == 0) bpf_map_delete_elem(&tasks, &tid);
+    } else if (t && t->n) {
       __u32 n = t->n;
       complete_task(tid, t, CB_EV_FUSE_COPYUP, CB_HOW_FUSE_REPLY, lat, nr, opcode, k.unique);
       if (r) {

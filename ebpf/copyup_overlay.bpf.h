@@ -111,7 +111,35 @@ int BPF_PROG(cb_btrfs_clone, const struct btrfs_fs_info___cb *fs_info, const str
   return 0;
 }
 
-/* The FUSE daemon's open call created a file in its <workdir>/work: a copy-up begins. */
+/* Whether `top` (an entry directly below window.fuse_create_dir) is window.fuse_skip_top. */
+static __always_inline bool skipped_top(struct dentry *top) {
+  if (!window.fuse_skip_top[0]) return false;
+  char name[CB_SKIP_TOP_LEN] = {};
+  bpf_probe_read_kernel_str(name, sizeof name, BPF_CORE_READ(top, d_name.name));
+  for (int i = 0; i < CB_SKIP_TOP_LEN; i++) {
+    if (name[i] != window.fuse_skip_top[i]) return false;
+    if (!name[i]) return true;
+  }
+  return true;
+}
+
+/* Whether `d` lies where the window's FUSE daemon creates its copies: fuse_create_depth levels
+ * below fuse_create_dir (at any depth up to CB_CREATE_DEPTH when 0), not below fuse_skip_top. */
+static __always_inline bool in_copyup_site(struct dentry *d) {
+  __u32 depth = window.fuse_create_depth;
+  struct dentry *top = d; /* the ancestor being looked at, then the one directly below the site */
+  for (__u32 i = 1; i <= CB_CREATE_DEPTH; i++) {
+    struct dentry *parent = BPF_CORE_READ(top, d_parent);
+    if (!parent || parent == top) return false;
+    struct inode *pi = BPF_CORE_READ(parent, d_inode);
+    if (pi && BPF_CORE_READ(pi, i_ino) == window.fuse_create_dir) return (!depth || i == depth) && !skipped_top(top);
+    if (depth && i >= depth) return false;
+    top = parent;
+  }
+  return false;
+}
+
+/* The FUSE daemon's open call created a file where its copies go: a copy-up begins. */
 static __always_inline void fuse_daemon_open(struct pt_regs *regs, long nr, long fd) {
   struct task_struct *task = bpf_get_current_task_btf();
   struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -124,9 +152,7 @@ static __always_inline void fuse_daemon_open(struct pt_regs *regs, long nr, long
   if (!inode || (BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG) return;
   __u32 dev = BPF_CORE_READ(inode, i_sb, s_dev);
   if (dev != window.upper_dev) return;
-  struct dentry *parent = BPF_CORE_READ(f, f_path.dentry, d_parent);
-  struct inode *grand = BPF_CORE_READ(parent, d_parent, d_inode);
-  if (!grand || BPF_CORE_READ(grand, i_ino) != window.fuse_workdir) return;
+  if (!in_copyup_site(BPF_CORE_READ(f, f_path.dentry))) return;
   if (fmode_created) {
     if (!(BPF_CORE_READ(f, f_mode) & fmode_created)) return;
   } else if (!(open_flags(regs, nr) & o_creat)) {

@@ -12,14 +12,15 @@
 enum cb_kind {
   CB_KIND_NONE = 0,     /* nothing to observe (a full copy: no copy-up ever happens) */
   CB_KIND_OVERLAY = 1,  /* kernel overlayfs: copy-up = an O_TMPFILE on the upper file system */
-  CB_KIND_FUSE = 2,     /* fuse-overlayfs: copy-up = the daemon creating a file in its workdir */
+  CB_KIND_FUSE = 2,     /* FUSE daemons (fuse-overlayfs, unionfs-fuse): copy-up = the daemon creating a file where
+                           its copies go (cb_window.fuse_create_*) */
   CB_KIND_EXTENT = 3,   /* reflink (XFS) / btrfs: block CoW at writeback */
 };
 
 /* Ring buffer record types (cb_event.type). */
 enum cb_event_type {
   CB_EV_COPYUP = 1,      /* kernel overlayfs copy-up, completed at the end of its syscall */
-  CB_EV_FUSE_COPYUP = 2, /* fuse-overlayfs copy-up, completed when the daemon answers */
+  CB_EV_FUSE_COPYUP = 2, /* FUSE daemon copy-up, completed when the daemon answers */
   CB_EV_COW = 3,         /* block CoW: extents remapped (XFS) or ordered extents (btrfs) */
   CB_EV_SYSCALL = 4,     /* every syscall of the container (stress tests only: CB_FLAG_ALL_SYSCALLS) */
   CB_EV_NEW_DATA = 5,    /* block-CoW windows: data written into an inherited file beyond its inherited end
@@ -47,6 +48,8 @@ enum cb_copyup_kind {
 /* Window flags (cb_window.flags). */
 #define CB_FLAG_ALL_SYSCALLS 1u /* emit a CB_EV_SYSCALL record for every syscall exit of the container */
 #define CB_FLAG_METACOPY 2u     /* the overlay is mounted with metacopy=on */
+#define CB_FLAG_FUSE_NEW_FILES 4u /* the FUSE daemon creates the container's new files where its copies go too
+                                     (unionfs-fuse): its creates while serving FUSE_CREATE / FUSE_MKNOD are not copy-ups */
 
 /* Pending copy-up flags (cb_pending.flags). */
 #define CB_PF_WRITE 1u  /* made by an open for write / with O_TRUNC, or a truncate: a data copy-up */
@@ -54,6 +57,8 @@ enum cb_copyup_kind {
 
 #define CB_NAME_LEN 32   /* bytes per path component (truncated, NUL-terminated) */
 #define CB_NAME_DEPTH 8  /* path components kept, leaf first */
+#define CB_CREATE_DEPTH 32 /* directory levels searched up for cb_window.fuse_create_dir (depth 0: any) */
+#define CB_SKIP_TOP_LEN 16 /* bytes of cb_window.fuse_skip_top */
 #define CB_MAX_PENDING 4 /* copy-ups one task can have in flight (one syscall or one FUSE request) */
 #define CB_HIST_BUCKETS 64
 #define CB_SYSCALL_SLOTS 1024 /* syscall numbers counted per window (map `syscall_counts`, index = nr) */
@@ -105,6 +110,7 @@ enum cb_counter {
   CB_C_CLONED_COPYUPS,   /* copy-ups whose data was cloned (CB_CU_CLONED and CB_CU_META_CLONED) */
   CB_C_CLONED_BYTES,     /* ... and their bytes (in CB_C_COPYUP_BYTES too) */
   CB_C_CLONE_EVENTS,     /* clone tracepoints that matched a copy-up in flight (several per copy-up on btrfs) */
+  CB_C_FUSE_NEW_FILES,   /* files a FUSE daemon created for FUSE_CREATE / FUSE_MKNOD (CB_FLAG_FUSE_NEW_FILES): not copy-ups */
   CB_C_COUNT
 };
 
@@ -201,14 +207,17 @@ struct cb_syscall_stat {
  * mmap'ed .bss) between runs; cgroup_id == 0 means no window is open. */
 struct cb_window {
   __u64 cgroup_id;    /* bpf_get_current_cgroup_id() of the container's tasks */
-  __u64 fuse_workdir; /* FUSE: ino of the daemon's workdir= (its temp files live in <it>/work) */
+  __u64 fuse_create_dir; /* FUSE: ino of the directory the daemon's copies are created below (fuse-overlayfs:
+                            its workdir=, the files in <it>/work; unionfs-fuse: the writable branch) */
   __u64 upper_ino;    /* ino of the upper / writable dir: where path walks stop */
   __u32 fuse_tgid;    /* FUSE daemon outside the cgroup (0: none) */
   __u32 kind;         /* enum cb_kind */
   __u32 upper_dev;    /* super block dev of the upper / writable dir (kernel encoding) */
   __u32 flags;        /* CB_FLAG_* */
   __u32 ignore_tid;   /* a thread of the tracer itself (its ring buffer reader): its syscalls are not the container's */
-  __u32 pad;
+  __u32 fuse_create_depth; /* FUSE: the copies lie exactly this many levels below fuse_create_dir; 0: at any depth */
+  char fuse_skip_top[CB_SKIP_TOP_LEN]; /* FUSE: an entry of fuse_create_dir whose files are not copies
+                                          (unionfs-fuse's ".unionfs-fuse" whiteouts); "" for none */
 };
 
 #endif /* COWBENCH_EBPF_TRACE_EVENTS_H */

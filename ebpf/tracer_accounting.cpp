@@ -308,8 +308,10 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
   if (w.syscalls_counted) out.syscalls = syscall_counts(maps.syscall_counts);
 
   // What the counts are made of, for results.json.
-  static const char* const kinds[] = {"none", "overlayfs", "fuse-overlayfs", "block-cow"};
-  x["window"] = {{"kind", kinds[std::min<uint32_t>(w.kind, 3)]}, {"observable", w.observable}};
+  // A FUSE window is named by its daemon ("fuse-overlayfs", "unionfs-fuse").
+  static const char* const kinds[] = {"none", "overlayfs", "fuse", "block-cow"};
+  std::string kind = w.kind == CB_KIND_FUSE && !w.fuse_daemon.empty() ? w.fuse_daemon : kinds[std::min<uint32_t>(w.kind, 3)];
+  x["window"] = {{"kind", kind}, {"observable", w.observable}};
   if (!w.upper.empty()) {
     x["window"]["upper"] = w.upper;
     x["window"]["upper_fs"] = w.upper_fs;
@@ -351,6 +353,7 @@ TraceCounts account_window(const WatchedWindow& w, const WindowMaps& maps, Windo
   if (!w.syscalls_counted) x["syscalls_why_not"] = "the sys_enter tracepoint is not attached (see programs)";
   if (c[CB_C_SYSCALLS_UNSLOTTED]) x["syscalls_beyond_table"] = c[CB_C_SYSCALLS_UNSLOTTED];
   if (c[CB_C_TMPFILES_SKIPPED]) x["container_tmpfiles_ignored"] = c[CB_C_TMPFILES_SKIPPED];
+  if (c[CB_C_FUSE_NEW_FILES]) x["fuse_new_files_ignored"] = c[CB_C_FUSE_NEW_FILES];
   if (c[CB_C_PROBE_WINDOWS]) x["probe_windows"] = c[CB_C_PROBE_WINDOWS];
   if (c[CB_C_CLONE_EVENTS]) x["clone_events"] = c[CB_C_CLONE_EVENTS];  // clone tracepoints matched to copy-ups
   if (record_syscalls) x["syscall_records"] = {{"emitted", c[CB_C_SYSCALL_RECORDS]}, {"read", records.syscall_records}};

@@ -40,7 +40,12 @@ struct WatchedWindow {
   std::string workdir;  // overlay / fuse workdir
   uint32_t upper_dev = 0;
   uint64_t upper_ino = 0;
-  uint64_t fuse_workdir = 0;
+  // FUSE: where the daemon creates its copies (common/fuse_mount.h FuseCopyupSite), by inode.
+  std::string fuse_daemon;  // the daemon's program ("fuse-overlayfs", "unionfs-fuse"): the window's kind name
+  uint64_t fuse_create_dir = 0;
+  uint32_t fuse_create_depth = 0;
+  std::string fuse_skip_top;
+  bool fuse_new_files_there = false;
   std::string upper_fs;
   bool metacopy = false;  // overlay mounted with metacopy=on: copy-ups may copy metadata only
   bool observable = true;

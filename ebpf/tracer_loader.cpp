@@ -33,7 +33,7 @@ constexpr TpRow kTracepointPrograms[] = {
     {"cb_mark_inode_dirty", "writeback_mark_inode_dirty", "overlayfs copy-ups (the upper O_TMPFILE) and dirtied files"},
     {"cb_sys_exit", "sys_exit", "the end of a copy-up's syscall; the FUSE daemon's creates"},
     {"cb_fuse_send", "fuse_request_send", "FUSE requests"},
-    {"cb_fuse_end", "fuse_request_end", "FUSE request latency and fuse-overlayfs copy-ups"},
+    {"cb_fuse_end", "fuse_request_end", "FUSE request latency and FUSE daemon copy-ups"},
     {"cb_xfs_cow_remap", "xfs_reflink_cow_remap_from", "XFS reflink CoW extents"},
     {"cb_btrfs_ordered", "btrfs_ordered_extent_add", "btrfs CoW extents"},
     {"cb_xfs_ioend", "iomap_add_to_ioend", "XFS new data of inherited files (writeback into the data fork)"},
@@ -185,6 +185,10 @@ void BpfTracer::load(const TracepointIndex& index) {
                     "its bytes are that inode's size when the task's syscall ends (sys_exit)"},
       {"fuse-overlayfs", "a copy-up is a file the daemon creates in <workdir>/work (sys_exit of its open call), "
                          "completed when it answers the FUSE request it serves (fuse_request_end)"},
+      {"unionfs-fuse", "a copy-up is a file the daemon creates in its writable branch, outside <branch>/.unionfs-fuse "
+                       "(its whiteouts), at the file's own path (sys_exit of its open call), completed when it "
+                       "answers the FUSE request it serves (fuse_request_end); files it creates for FUSE_CREATE "
+                       "and FUSE_MKNOD are the container's new files, not copy-ups"},
       {"block CoW", "XFS: CoW fork extents remapped into the file (xfs_reflink_cow_remap_from); btrfs: ordered "
                     "extents that are not NOCOW/PREALLOC (btrfs_ordered_extent_add); for files the container "
                     "dirtied and did not create, after syncfs at the end of the window. Each block of a file "

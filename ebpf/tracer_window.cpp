@@ -21,6 +21,7 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/fuse_mount.h"
 #include "common/log.h"
 #include "common/mount.h"
 #include "ebpf/kernel_names.h"
@@ -202,9 +203,17 @@ WatchedWindow describe_window(const TraceTarget& t, const std::function<bool(con
       break;
     }
     case CB_KIND_FUSE: {
-      if (w.workdir.empty()) fail(Errc::kInvalidInput, "tracing {}: the fuse-overlayfs mount has no workdir=", t.backend);
-      if (stat(w.workdir.c_str(), &st) != 0) fail_sys("stat {}", w.workdir);
-      w.fuse_workdir = st.st_ino;
+      // Where this daemon creates the files it copies up (its workdir, its writable branch).
+      auto site = fuse_copyup_site(*layered);
+      if (!site) fail(Errc::kInvalidInput, "tracing {}: no FUSE daemon copies up on '{}'", t.backend, to_string(*layered));
+      if (site->skip_top.size() >= CB_SKIP_TOP_LEN)
+        fail(Errc::kInvalidInput, "tracing {}: '{}' is too long a name to skip", t.backend, site->skip_top);
+      if (stat(site->dir.c_str(), &st) != 0) fail_sys("stat {}", site->dir);
+      w.fuse_daemon = layered->source;
+      w.fuse_create_dir = st.st_ino;
+      w.fuse_create_depth = static_cast<uint32_t>(site->depth);
+      w.fuse_skip_top = site->skip_top;
+      w.fuse_new_files_there = site->new_files_there;
       if (!attached("cb_fuse_end")) {
         w.observable = false;
         w.why_not = "the fuse_request_end tracepoint is not attached (see programs)";
@@ -252,10 +261,14 @@ void BpfTracer::begin(const TraceTarget& target) {
   bw.kind = w.kind;
   bw.upper_dev = w.upper_dev;
   bw.upper_ino = w.upper_ino;
-  bw.fuse_workdir = w.fuse_workdir;
+  bw.fuse_create_dir = w.fuse_create_dir;
+  bw.fuse_create_depth = w.fuse_create_depth;
+  std::memset(bw.fuse_skip_top, 0, sizeof bw.fuse_skip_top);
+  std::memcpy(bw.fuse_skip_top, w.fuse_skip_top.data(), std::min(w.fuse_skip_top.size(), sizeof bw.fuse_skip_top - 1));
   bw.fuse_tgid = target.fuse_daemon_pid > 0 ? static_cast<uint32_t>(target.fuse_daemon_pid) : 0;
   bw.ignore_tid = reader_tid_.load();
-  bw.flags = (options_.record_syscalls ? CB_FLAG_ALL_SYSCALLS : 0) | (w.metacopy ? CB_FLAG_METACOPY : 0);
+  bw.flags = (options_.record_syscalls ? CB_FLAG_ALL_SYSCALLS : 0) | (w.metacopy ? CB_FLAG_METACOPY : 0) |
+             (w.fuse_new_files_there ? CB_FLAG_FUSE_NEW_FILES : 0);
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   w.start_ns = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);

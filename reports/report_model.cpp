@@ -465,7 +465,7 @@ Table failure_table(const Grouped& g) {
 
 const char* const kCopyColumnsExplained =
     "“File copy-ups” are whole lower files copied into the writable layer on their first write (overlayfs, "
-    "fuse-overlayfs), with “copy-up bytes” their size. “Block CoW” is what reflink and btrfs do instead: the data "
+    "fuse-overlayfs, unionfs-fuse), with “copy-up bytes” their size. “Block CoW” is what reflink and btrfs do instead: the data "
     "of a lower file that was shared with the parent snapshot and that a write had to rewrite, in whole file-system "
     "blocks (they copy no file up). “New data” is what was written into lower files beyond their inherited size or "
     "into their holes: fresh blocks, not CoW. copy copied the whole tree when the container was made and does "

@@ -104,7 +104,7 @@ std::string xml_escape(const std::string& s) {
 Palette::Palette(const std::vector<std::string>& names) {
   static const std::map<std::string, std::string> known{{"overlayfs", "#0072B2"}, {"reflink", "#E69F00"},
                                                         {"btrfs", "#009E73"},     {"fuse-overlayfs", "#CC79A7"},
-                                                        {"copy", "#D55E00"}};
+                                                        {"copy", "#D55E00"},      {"unionfs-fuse", "#882255"}};
   static const std::array<const char*, 6> spare{"#56B4E9", "#8C6D31", "#7F3C8D", "#3B8686", "#B8860B", "#444444"};
   size_t next = 0;
   for (const auto& n : names) {

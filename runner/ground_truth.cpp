@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <vector>
 #include <set>
@@ -18,6 +19,7 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/fuse_mount.h"
 #include "common/text.h"
 #include "snapshotters/fiemap.h"
 
@@ -48,11 +50,21 @@ Fd open_kernel_origin(int fd, int mount_fd) {
   return lower;
 }
 
+// A lower file that unionfs-fuse's whiteouts hide: what its copy-up, renamed, looks like.
+struct HiddenLower {
+  int64_t size = 0;
+  int64_t mtime = -1;  // whole seconds; -1: unknown (no lower directory given)
+  bool matched = false;
+};
+
 // The lower directories of one scan: the nearest open for opening origins by handle, and all
-// of them (nearest first) for finding a lower file by path.
+// of them (nearest first) for finding a lower file by path; unionfs-fuse's hidden lower files,
+// when its whiteout directory is known.
 struct Lowers {
   Fd nearest;
   std::vector<std::string> dirs;
+  std::vector<HiddenLower> hidden;
+  bool skip_meta = false;  // the top-level kUnionfsMetaDir is unionfs-fuse's, not the container's
 };
 
 // The regular file at `path` (inside the image) in the nearest lower directory that has one.
@@ -86,7 +98,47 @@ bool cloned_from(int upper, const Fd& lower, const std::string& what) {
   return false;
 }
 
-void scan(int dirfd, const std::string& rel, const LowerFiles& lower, const Lowers& lowers, CopyupTruth& t,
+// Matches a file at no lower path against the hidden lower files (see file_copyups); true
+// when it is a renamed copy-up.
+bool renamed_copyup(const struct stat& st, Lowers& lowers) {
+  if (st.st_mtim.tv_nsec != 0) return false;  // unionfs-fuse's copy has whole seconds
+  for (auto& h : lowers.hidden) {
+    if (h.matched || h.size != st.st_size || (h.mtime >= 0 && h.mtime != st.st_mtim.tv_sec)) continue;
+    h.matched = true;
+    return true;
+  }
+  return false;
+}
+
+// The lower regular files hidden by the markers below `meta` (unionfs-fuse's .unionfs-fuse):
+// <meta>/<path>_HIDDEN~ hides <path> and everything below it.
+std::vector<HiddenLower> hidden_lower_files(const std::string& meta, const LowerFiles& lower,
+                                            const std::vector<std::string>& lowers) {
+  constexpr std::string_view kTag = "_HIDDEN~";
+  std::vector<HiddenLower> out;
+  std::error_code ec;
+  std::filesystem::recursive_directory_iterator it(meta, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::string rel = it->path().string().substr(meta.size());
+    if (!rel.ends_with(kTag)) continue;
+    rel.resize(rel.size() - kTag.size());
+    for (auto f = lower.lower_bound(rel); f != lower.end() && f->first.starts_with(rel); ++f) {
+      if (f->first.size() != rel.size() && f->first[rel.size()] != '/') continue;
+      HiddenLower h;
+      h.size = f->second;
+      for (const auto& l : lowers) {
+        struct stat st {};
+        if (::lstat((l + f->first).c_str(), &st) != 0) continue;
+        if (S_ISREG(st.st_mode)) h.mtime = st.st_mtim.tv_sec;
+        break;
+      }
+      out.push_back(h);
+    }
+  }
+  return out;
+}
+
+void scan(int dirfd, const std::string& rel, const LowerFiles& lower, Lowers& lowers, CopyupTruth& t,
           std::set<ino_t>& seen) {
   int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
   DIR* d = fdopendir(dup);
@@ -100,6 +152,7 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, const Lowe
     std::string path = rel + "/" + n;
     struct stat st {};
     if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (lowers.skip_meta && rel.empty() && n == kUnionfsMetaDir) continue;
     if (S_ISDIR(st.st_mode)) {
       Fd sub(openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (sub) scan(sub.get(), path, lower, lowers, t, seen);
@@ -117,6 +170,12 @@ void scan(int dirfd, const std::string& rel, const LowerFiles& lower, const Lowe
     for (const char* name : {"trusted.overlay.origin", "user.fuseoverlayfs.origin"})
       origin = origin || (f && fgetxattr(f.get(), name, nullptr, 0) >= 0);
     bool from_below = origin || below != lower.end();
+    if (!from_below && !lowers.hidden.empty() && seen.count(st.st_ino) == 0 && renamed_copyup(st, lowers)) {
+      seen.insert(st.st_ino);
+      ++t.files;
+      t.bytes += st.st_size;
+      continue;
+    }
     if (from_below && seen.insert(st.st_ino).second) {
       ++t.files;
       // What the copy-up copied: the lower file — fuse-overlayfs names it in its origin (a path
@@ -371,14 +430,30 @@ CopyupTruth deleted_copyups(const std::string& upper, const LowerFiles& lower) {
   return t;
 }
 
-CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower, const std::vector<std::string>& lowers) {
+CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower, const std::vector<std::string>& lowers,
+                         const std::string& meta_dir) {
   CopyupTruth t;
   if (upper.empty()) return t;
   Fd root = open_dir(upper);
   std::set<ino_t> seen;
-  Lowers l{lowers.empty() ? Fd() : Fd(::open(lowers.front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)), lowers};
+  Lowers l;
+  if (!lowers.empty()) l.nearest = Fd(::open(lowers.front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  l.dirs = lowers;
+  if (!meta_dir.empty()) {
+    l.hidden = hidden_lower_files(meta_dir, lower, lowers);
+    l.skip_meta = true;
+  }
   scan(root.get(), "", lower, l, t, seen);
   return t;
+}
+
+std::string unionfs_meta_dir(const std::vector<Mount>& mounts) {
+  for (const auto& m : mounts) {
+    if (m.type != kUnionfsFuseType) continue;
+    for (const auto& o : m.options)
+      if (o.starts_with("upperdir=")) return path_join(o.substr(9), kUnionfsMetaDir);
+  }
+  return {};
 }
 
 std::vector<std::string> lower_dirs(const std::vector<Mount>& mounts) {

@@ -45,7 +45,21 @@ std::string writable_dir(const std::vector<Mount>& mounts);
 // nearest of `lowers` that has one; any shared extent when neither opens); else data copied.
 // A clone rewritten whole since shares nothing any more and counts as copied. Known overcount: a file made new and renamed over a lower
 // path (dpkg's status) counts as a copy-up.
-CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower, const std::vector<std::string>& lowers = {});
+//
+// unionfs-fuse (`meta_dir`: its whiteout directory, unionfs_meta_dir()) records no origin: a
+// lower file it copied up and the container renamed is a file at a path not below that
+// matches a lower file its whiteouts hide (<meta_dir>/<path>_HIDDEN~ hides <path> and what is
+// below it) in size and in mtime — its copy-up sets the copy's mtime to the lower file's in
+// whole seconds (utime), so the copy's nanoseconds are 0 (the lower mtime is read from
+// `lowers`, nearest first; without them size alone decides). Each hidden lower file matches
+// once; meta_dir itself holds no copies. Known miss: a renamed copy whose data or mtime the
+// container then changed.
+CopyupTruth file_copyups(const std::string& upper, const LowerFiles& lower, const std::vector<std::string>& lowers = {},
+                         const std::string& meta_dir = {});
+
+// unionfs-fuse's whiteout directory (<upperdir>/.unionfs-fuse, kUnionfsMetaDir) when `mounts` hold a unionfs-fuse
+// mount with a writable branch, else "".
+std::string unionfs_meta_dir(const std::vector<Mount>& mounts);
 
 // The lower directories of a container's overlay mounts (lowerdir=, nearest first).
 std::vector<std::string> lower_dirs(const std::vector<Mount>& mounts);

@@ -28,6 +28,7 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/fs.h"
+#include "common/fuse_mount.h"
 #include "common/log.h"
 #include "common/mount.h"
 #include "ebpf/kernel_fs.h"
@@ -236,6 +237,39 @@ HostCheck check_tool(const std::string& name, const std::string& version_flag) {
   return {name, true, fmt::format("{}: {}", *path, version.empty() ? "(printed no version)" : version)};
 }
 
+// unionfs-fuse: the program the backend would run ($COWBENCH_UNIONFS_FUSE or $PATH) and its version.
+HostCheck check_unionfs_fuse() {
+  std::string path;
+  try {
+    path = unionfs_fuse_binary();
+  } catch (const Error& e) {
+    return {"unionfs-fuse", false, e.what()};
+  }
+  CommandResult r = run_command(path, {"--version"});
+  if (!r.error.empty()) return {"unionfs-fuse", false, fmt::format("{}: {}", path, r.error)};
+  std::string version = version_line(r.out, "unionfs-fuse");
+  return {"unionfs-fuse", true, fmt::format("{}: {}", path, version.empty() ? "(printed no version)" : version)};
+}
+
+// AUFS, Docker's first storage driver (grown out of UnionFS): never merged into mainline
+// Linux, so only a kernel patched with it lists "aufs" in /proc/filesystems.
+HostCheck check_aufs() {
+  std::string text;
+  try {
+    text = read_file("/proc/filesystems");
+  } catch (const Error& e) {
+    return {"aufs", false, fmt::format("cannot read /proc/filesystems: {}", e.what())};
+  }
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (trim(line.substr(line.find('\t') == std::string::npos ? 0 : line.find('\t') + 1)) == "aufs")
+      return {"aufs", true, "this kernel has aufs (/proc/filesystems), a patched one: cowbench has no aufs backend"};
+  return {"aufs", false,
+          "AUFS (Docker's first storage driver, which grew out of UnionFS) is not in mainline kernels and cannot be "
+          "built here (no aufs in /proc/filesystems; no Debian 12 package provides it); unionfs-fuse is its model"};
+}
+
 HostCheck check_loop() {
   Fd ctl(open("/dev/loop-control", O_RDWR | O_CLOEXEC));
   if (!ctl) {
@@ -316,6 +350,8 @@ std::vector<std::pair<std::string, std::function<HostCheck()>>> all_checks() {
       {"fuse", check_fuse},
       {"fuse-overlayfs", [] { return check_tool("fuse-overlayfs", "--version"); }},
       {"fusermount3", [] { return check_tool("fusermount3", "--version"); }},
+      {"unionfs-fuse", check_unionfs_fuse},
+      {"aufs", check_aufs},
       {"mkfs.xfs", [] { return check_tool("mkfs.xfs", "-V"); }},
       {"mkfs.btrfs", [] { return check_tool("mkfs.btrfs", "--version"); }},
       {"loop", check_loop},

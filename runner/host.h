@@ -17,7 +17,8 @@ struct HostCheck {
 };
 
 // The names of the rows host_checks() returns, in order: root, kernel, lockdown, overlay,
-// fuse, fuse-overlayfs, fusermount3, mkfs.xfs, mkfs.btrfs, loop, io_uring, cgroups,
+// fuse, fuse-overlayfs, fusermount3, unionfs-fuse, aufs (ok only on a kernel that has it),
+// mkfs.xfs, mkfs.btrfs, loop, io_uring, cgroups,
 // tracefs, drop_caches, btf, then — built with libbpf — "bpf tracepoint",
 // "bpf raw_tracepoint", "bpf tp_btf", "bpf fentry", "bpf kprobe", or — without — one "bpf"
 // row saying that cowbench was built without libbpf.

@@ -22,7 +22,7 @@ SnapshotMeasure measure_snapshot(snap::Snapshotter& sn, const snap::Capabilities
   if (!lower) return m;
   switch (caps.cow_granularity) {
     case snap::Granularity::kFile:
-      m.truth = file_copyups(writable_dir(mounts), *lower, lower_dirs(mounts));
+      m.truth = file_copyups(writable_dir(mounts), *lower, lower_dirs(mounts), unionfs_meta_dir(mounts));
       if (caps.copies_up_before_delete) add(*m.truth, deleted_copyups(writable_dir(mounts), *lower));
       m.block_cow = BlockCowTruth{};  // whole files are copied: no block of a lower file is CoW'd
       break;
@@ -71,7 +71,7 @@ void fill_outcome(const wl::Outcome& o, rep::Run& run) {
 
 void explain_dead_fuse_daemon(const std::vector<Mount>& mounts, const std::string& backend, rep::Run& run) {
   if (run.status == "ok") return;
-  bool fuse = std::any_of(mounts.begin(), mounts.end(), [](const Mount& m) { return m.type == kFuseOverlayfsType; });
+  bool fuse = std::any_of(mounts.begin(), mounts.end(), [](const Mount& m) { return is_fuse_daemon_type(m.type); });
   if (!fuse) return;
   for (std::string_view why : {std::string_view(std::strerror(ENOTCONN)), std::string_view("SIGBUS")})
     if (run.error.find(why) != std::string::npos || run.stderr_tail.find(why) != std::string::npos) {

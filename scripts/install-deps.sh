@@ -7,13 +7,13 @@
 set -euo pipefail
 
 # The cowbench binary: toolchain, the libraries it links, the BPF tracer's toolchain, the programs
-# the backends run (mkfs.xfs, mkfs.btrfs, fuse-overlayfs, fusermount3, modprobe) and the static
+# the backends run (mkfs.xfs, mkfs.btrfs, fuse-overlayfs, fusermount3, unionfs-fuse, modprobe) and the static
 # busybox the synthetic images carry as their shell.
 run_packages=(
   build-essential cmake ninja-build pkg-config
   clang libbpf-dev bpftool
   liburing-dev libfmt-dev libcli11-dev nlohmann-json3-dev libarchive-dev libssl-dev
-  xfsprogs btrfs-progs fuse3 fuse-overlayfs kmod busybox-static
+  xfsprogs btrfs-progs fuse3 fuse-overlayfs unionfs-fuse kmod busybox-static
 )
 
 # Only the tests, benchmarks and fuzzer: GoogleTest and Google Benchmark, libFuzzer and the LLVM

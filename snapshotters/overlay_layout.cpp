@@ -1,4 +1,4 @@
-// The overlay layer layout shared by the overlayfs and fuse-overlayfs backends (see overlay_layout.h).
+// The overlay layer layout shared by the overlayfs, fuse-overlayfs and unionfs-fuse backends (see overlay_layout.h).
 #include "snapshotters/overlay_layout.h"
 
 #include <sys/stat.h>
@@ -23,8 +23,9 @@ const std::string& option_safe_root(const std::string& backend, const std::strin
 }  // namespace
 
 OverlayLayoutSnapshotter::OverlayLayoutSnapshotter(const std::string& backend, const std::string& root,
-                                                   const std::function<Availability(const std::string&)>& probe)
-    : StoreSnapshotter(option_safe_root(backend, root)) {
+                                                   const std::function<Availability(const std::string&)>& probe,
+                                                   bool work_dirs)
+    : StoreSnapshotter(option_safe_root(backend, root)), work_dirs_(work_dirs) {
   Availability a = probe(root);
   if (!a.available) fail(Errc::kUnsupported, "{} cannot keep snapshots in {}: {}", backend, root, a.reason);
   recover();
@@ -42,7 +43,7 @@ void OverlayLayoutSnapshotter::create_storage(const Record& r, const std::vector
     if (chown(fs.c_str(), st.st_uid, st.st_gid) != 0) fail_sys("chown {}", fs);
     if (chmod(fs.c_str(), st.st_mode & 07777) != 0) fail_sys("chmod {}", fs);
   }
-  if (r.info.kind == Kind::kActive && !parents.empty()) {
+  if (work_dirs_ && r.info.kind == Kind::kActive && !parents.empty()) {
     std::string work = path_join(snapshot_dir(r.id), "work");
     if (mkdir(work.c_str(), 0700) != 0) fail_sys("create {}", work);
   }

@@ -1,4 +1,4 @@
-// The overlay layer layout shared by the overlayfs and fuse-overlayfs backends.
+// The overlay layer layout shared by the overlayfs, fuse-overlayfs and unionfs-fuse backends.
 #pragma once
 
 #include <functional>
@@ -11,7 +11,8 @@
 namespace cowbench::snap {
 
 // Layout per snapshot: snapshots/<id>/fs is the upper dir (or the whole tree of a parentless
-// snapshot), snapshots/<id>/work the work dir of an active snapshot on a parent. Mounts:
+// snapshot), snapshots/<id>/work the work dir of an active snapshot on a parent (for the
+// backends that have one: unionfs-fuse works in its writable branch alone). Mounts:
 // a parentless snapshot is a bind mount of its fs dir, a view of one parent a read-only
 // bind mount of that parent; everything else is the merged mount the backend describes,
 // with the committed parents as lower layers, nearest first.
@@ -21,15 +22,19 @@ class OverlayLayoutSnapshotter : public StoreSnapshotter {
   // ',' (they separate layers and options in overlay mount options), kUnsupported with the
   // reason when probe(root) finds the backend unavailable there; then recovers (the layout
   // keeps StoreSnapshotter's remove_storage, so this can run before derived members exist).
+  // `work_dirs`: active snapshots on a parent get a work dir.
   OverlayLayoutSnapshotter(const std::string& backend, const std::string& root,
-                           const std::function<Availability(const std::string&)>& probe);
+                           const std::function<Availability(const std::string&)>& probe, bool work_dirs = true);
 
   // The mount that merges `lowers` (nearest first) under `upper` with `work`; `upper` and
-  // `work` are empty for a read-only view.
+  // `work` are empty for a read-only view (`work` names no directory without work dirs).
   virtual Mount merged_mount(const std::string& lowers, const std::string& upper, const std::string& work) const = 0;
 
   void create_storage(const Record& r, const std::vector<Record>& parents) override;
   std::vector<Mount> mounts_of(const Record& r, const std::vector<Record>& parents) override;
+
+ private:
+  bool work_dirs_;
 };
 
 // Describes the merged mount of one lower, one upper and one work directory.

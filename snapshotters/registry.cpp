@@ -7,6 +7,7 @@
 #include "snapshotters/fuse_overlayfs/fuse_overlayfs_snapshotter.h"
 #include "snapshotters/overlayfs/overlayfs_snapshotter.h"
 #include "snapshotters/reflink/reflink_snapshotter.h"
+#include "snapshotters/unionfs_fuse/unionfs_fuse_snapshotter.h"
 
 namespace cowbench::snap {
 
@@ -37,6 +38,7 @@ void register_builtin_backends(Registry& registry) {
   register_overlayfs(registry);
   register_copy(registry);
   register_fuse_overlayfs(registry);
+  register_unionfs_fuse(registry);
   register_reflink(registry);
   register_btrfs(registry);
 }

@@ -1,241 +1,28 @@
-// fuse-overlayfs backend specifics: whole-file copy-up, a killed daemon, a missing program, mounts inside a container.
-#include <dirent.h>
+// fuse-overlayfs backend specifics: its own complaints, its options (the shared FUSE daemon cases: fuse_daemon_test.cpp).
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <cstdlib>
-#include <future>
-#include <memory>
-#include <thread>
 
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/fuse_mount.h"
 #include "common/mount.h"
-#include "runner/sandbox.h"
-#include "snapshotters/registry.h"
+#include "tests/fuse_daemons.h"
 #include "tests/test_util.h"
 
 namespace cowbench::test {
 namespace {
 
-using namespace std::chrono_literals;
-
-std::string slurp(const std::string& path) {
-  try {
-    return read_file(path);
-  } catch (const Error&) {
-    return "";
-  }
-}
-
-// readlink(2) as a string; "" on error.
-std::string link_of(const std::string& path) {
-  char buf[4096];
-  ssize_t n = readlink(path.c_str(), buf, sizeof buf);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-}
-
-// Running fuse-overlayfs processes that serve layers under `dir` (they hold the layer
-// directories open; their command line has the paths relative to their working directory).
-std::vector<pid_t> daemons_under(const std::string& dir) {
-  std::vector<pid_t> out;
-  DIR* d = opendir("/proc");
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    pid_t pid = atoi(e->d_name);
-    if (pid <= 0) continue;
-    std::string base = "/proc/" + std::string(e->d_name);
-    if (slurp(base + "/comm") != "fuse-overlayfs\n") continue;
-    bool serves = false;
-    if (DIR* fds = opendir((base + "/fd").c_str())) {
-      while (dirent* f = readdir(fds)) serves = serves || link_of(base + "/fd/" + f->d_name).starts_with(dir);
-      closedir(fds);
-    }
-    if (serves) out.push_back(pid);
-  }
-  closedir(d);
-  return out;
-}
-
-// The upperdir= of a snapshot's mounts.
-std::string upper_of(const std::vector<Mount>& mounts) {
-  for (const auto& m : mounts)
-    for (const auto& o : m.options)
-      if (o.starts_with("upperdir=")) return o.substr(9);
-  return "";
-}
-
-// Runs fn on a thread of its own and waits at most `limit`: a hang fails the test instead
-// of hanging it. Returns fn's result, or nullopt after the limit.
-template <typename T>
-std::optional<T> bounded(std::chrono::milliseconds limit, std::function<T()> fn) {
-  auto p = std::make_shared<std::promise<T>>();
-  auto f = p->get_future();
-  std::thread([p, fn = std::move(fn)] { p->set_value(fn()); }).detach();
-  if (f.wait_for(limit) != std::future_status::ready) return std::nullopt;
-  return f.get();
-}
-
-class FuseOverlayfs : public ::testing::Test {
+class FuseOverlayfs : public FuseDaemonFixture {
  protected:
-  void SetUp() override {
-    if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
-    tmp_ = std::make_unique<TempDir>(scratch_root(), "fuse");
-    auto a = spec().probe(tmp_->path());
-    if (!a.available) GTEST_SKIP() << "fuse-overlayfs unavailable: " << a.reason;
-  }
-  void TearDown() override {
-    if (!tmp_) return;
-    auto left = mounts_under(tmp_->path());
-    EXPECT_TRUE(left.empty()) << "left mounted: " << left.front();
-    for (const auto& m : left) unmount(m);
-    EXPECT_TRUE(daemons_under(tmp_->path()).empty()) << "a fuse-overlayfs daemon outlived its mount";
-  }
-  static const snap::BackendSpec& spec() { return snap::builtin_registry().get("fuse-overlayfs"); }
-
-  std::unique_ptr<snap::Snapshotter> open(const snap::BackendOptions& o = {}) {
-    return spec().create(path_join(tmp_->path(), "root" + std::to_string(++roots_)), o);
-  }
-
-  // A committed base with one file of `size` bytes and a small one.
-  void base(snap::Snapshotter& sn, size_t size) {
-    with_mounted(sn.prepare("b", ""), tmp_->path(),
-                 apply_all({create_file("big", std::string(size, 'L')), create_file("small", "lower\n")}));
-    sn.commit("base", "b");
-  }
-
-  std::string mount_dir(const std::string& name) {
-    std::string d = path_join(tmp_->path(), name);
-    make_dirs(d);
-    return d;
-  }
-
-  std::unique_ptr<TempDir> tmp_;
-  int roots_ = 0;
+  FuseOverlayfs() : FuseDaemonFixture(fuse_backend("fuse-overlayfs")) {}
 };
 
-TEST_F(FuseOverlayfs, FirstSmallWriteCopiesTheWholeFile) {
-  auto sn = open();
-  base(*sn, 64 << 20);
-  auto mounts = sn->prepare("c", "base");
-  ASSERT_EQ(mounts.size(), 1u);
-  EXPECT_EQ(mounts[0].type, "fuse3.fuse-overlayfs");
-  EXPECT_EQ(mounts[0].source, "fuse-overlayfs");
-  with_mounted(mounts, tmp_->path(), [&](const std::string& dir) {
-    int fd = ::open((dir + "/big").c_str(), O_WRONLY | O_CLOEXEC);
-    ASSERT_GE(fd, 0) << strerror(errno);
-    std::string block(4096, 'W');
-    ASSERT_EQ(pwrite(fd, block.data(), block.size(), 1 << 20), 4096);
-    close(fd);
-    EXPECT_EQ(daemons_under(tmp_->path()).size(), 1u) << "one daemon serves the mount";
-  });
-  EXPECT_TRUE(daemons_under(tmp_->path()).empty()) << "the daemon ends with its mount";
-  auto u = sn->usage("c");
-  EXPECT_GE(u.size, 64 << 20) << "a 4 KiB write copies the whole 64 MiB file up";
-  std::string upper = read_file(path_join(upper_of(mounts), "big"));
-  EXPECT_EQ(upper.size(), size_t{64} << 20);
-  EXPECT_EQ(upper.substr(1 << 20, 4), "WWWW");
-  EXPECT_EQ(upper.substr(0, 4), "LLLL");
-}
-
-TEST_F(FuseOverlayfs, KilledDaemonIsAnErrorNotAHang) {
-  auto sn = open();
-  base(*sn, 10);
+// fuse-overlayfs's own complaint (a missing layer) reaches the error.
+TEST_F(FuseOverlayfs, DaemonComplaintIsReported) {
   std::string dir = mount_dir("merged");
-  ScopedMount m(sn->prepare("c", "base"), dir);
-  EXPECT_EQ(fuse_mount_failure(dir), std::nullopt);
-  auto pids = daemons_under(tmp_->path());
-  ASSERT_EQ(pids.size(), 1u);
-  ASSERT_EQ(kill(pids[0], SIGKILL), 0);
-
-  // The next operation fails at once ...
-  auto err = bounded<int>(10s, [dir] {
-    int fd = ::open((dir + "/small").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) close(fd);
-    return fd >= 0 ? 0 : errno;
-  });
-  ASSERT_TRUE(err.has_value()) << "an operation on the dead mount hung";
-  // ENOTCONN, or ECONNABORTED for a request that was under way when the daemon died.
-  EXPECT_TRUE(*err == ENOTCONN || *err == ECONNABORTED) << strerror(*err);
-  // ... and the mount layer says why.
-  try {
-    check_fuse_mount(dir);
-    ADD_FAILURE() << "check_fuse_mount must throw for a dead daemon";
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    EXPECT_EQ(e.sys_errno(), ENOTCONN);
-    EXPECT_NE(msg.find("killed by signal 9"), std::string::npos) << msg;
-    EXPECT_NE(msg.find(std::to_string(pids[0])), std::string::npos) << msg;
-    EXPECT_NE(msg.find(dir), std::string::npos) << msg;
-  }
-  // Cleanup still works: nothing mounted, the daemon reaped (not even a zombie).
-  m.close();
-  EXPECT_TRUE(mounts_under(tmp_->path()).empty());
-  EXPECT_NE(access(("/proc/" + std::to_string(pids[0])).c_str(), F_OK), 0) << "the dead daemon was not reaped";
-}
-
-TEST_F(FuseOverlayfs, MissingProgramIsNamed) {
-  {
-    ScopedEnv env(kFuseOverlayfsEnv, "/nonexistent/fuse-overlayfs");
-    auto a = spec().probe(tmp_->path());
-    EXPECT_FALSE(a.available);
-    EXPECT_NE(a.reason.find("COWBENCH_FUSE_OVERLAYFS=/nonexistent/fuse-overlayfs"), std::string::npos) << a.reason;
-    try {
-      open();
-      ADD_FAILURE() << "create() must refuse a missing program";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), Errc::kUnsupported) << e.what();
-      EXPECT_NE(std::string(e.what()).find("/nonexistent/fuse-overlayfs"), std::string::npos) << e.what();
-    }
-  }
-  {
-    ScopedEnv env(kFuseOverlayfsEnv, nullptr);
-    ScopedEnv path("PATH", tmp_->path().c_str());
-    auto a = spec().probe(tmp_->path());
-    EXPECT_FALSE(a.available);
-    EXPECT_EQ(a.reason, "fuse-overlayfs not installed (apt-get install fuse-overlayfs)");
-    try {
-      open();
-      ADD_FAILURE() << "create() must refuse a missing program";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), Errc::kUnsupported);
-      EXPECT_STREQ(e.what(), "fuse-overlayfs not installed (apt-get install fuse-overlayfs)");
-    }
-  }
-}
-
-TEST_F(FuseOverlayfs, RelativePathsMount) {
-  // The CLI's default work dir is relative; the daemon runs elsewhere and must still find it.
-  char old[4096];
-  ASSERT_NE(getcwd(old, sizeof old), nullptr);
-  ASSERT_EQ(chdir(tmp_->path().c_str()), 0);
-  auto a = spec().probe("./work");
-  ASSERT_EQ(chdir(old), 0);
-  EXPECT_TRUE(a.available) << a.reason;
-}
-
-TEST_F(FuseOverlayfs, DaemonThatCannotStartIsReported) {
-  auto sn = open();
-  base(*sn, 10);
-  auto mounts = sn->prepare("c", "base");
-  std::string dir = mount_dir("merged");
-  {
-    // A program that exits at once: its status is in the error, nothing stays mounted.
-    ScopedEnv env(kFuseOverlayfsEnv, "/bin/false");
-    try {
-      mount_all(mounts, dir);
-      ADD_FAILURE() << "a daemon that exits must fail the mount";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("exited with status 1"), std::string::npos) << e.what();
-    }
-    EXPECT_TRUE(mounts_under(dir).empty());
-  }
-  // fuse-overlayfs's own complaint (a missing layer) reaches the error.
   Mount bad{kFuseOverlayfsType, "fuse-overlayfs", {"lowerdir=" + path_join(tmp_->path(), "no-such-layer")}};
   try {
     mount_all({bad}, dir);
@@ -255,7 +42,7 @@ TEST_F(FuseOverlayfs, OptionsAreValidatedAndReachTheDaemon) {
                   {"static_nlink", "off"}});
   base(*sn, 10);
   with_mounted(sn->prepare("c", "base"), tmp_->path(), [&](const std::string& dir) {
-    auto pids = daemons_under(tmp_->path());
+    auto pids = daemons();
     ASSERT_EQ(pids.size(), 1u);
     std::string cmd = slurp("/proc/" + std::to_string(pids[0]) + "/cmdline");
     for (const char* o : {"fsync=0", "threaded=1", "timeout=0", "fast_ino=1", "noacl"})
@@ -273,34 +60,6 @@ TEST_F(FuseOverlayfs, OptionsAreValidatedAndReachTheDaemon) {
     EXPECT_EQ(e.code(), Errc::kInvalidInput) << e.what();
     EXPECT_NE(std::string(e.what()).find("bogus=1"), std::string::npos) << e.what();
   }
-}
-
-TEST_F(FuseOverlayfs, MountsInsideAContainerAndLeavesNothingBehind) {
-  auto sn = open();
-  base(*sn, 10);
-  auto mounts = sn->prepare("c", "base");
-  SandboxOptions o;
-  o.mounts = mounts;
-  o.rootfs = mount_dir("rootfs");
-  o.timeout = 60s;
-  // Reads a lower file, writes a new one, makes a directory (fuse-overlayfs sets its ACL
-  // by absolute path: this breaks if pivot_root re-roots the daemon onto its own mount).
-  SandboxResult r = run_in_sandbox(o, [] {
-    std::string lower = read_file("/small");
-    write_file_atomic("/out", "written in the container\n", 0644, false);
-    make_dirs("/newdir/sub");
-    if (symlink("out", "/link") != 0) fail_sys("symlink");
-    return nlohmann::json{{"lower", lower}, {"out", read_file("/link")}};
-  });
-  ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(r.result["lower"], "lower\n");
-  EXPECT_EQ(r.result["out"], "written in the container\n");
-  EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "the container's mount stayed";
-  EXPECT_TRUE(daemons_under(tmp_->path()).empty()) << "the container's daemon outlived it";
-  std::string upper = upper_of(mounts);
-  EXPECT_EQ(read_file(path_join(upper, "out")), "written in the container\n");
-  struct stat st {};
-  EXPECT_EQ(::stat(path_join(upper, "newdir/sub").c_str(), &st), 0);
 }
 
 }  // namespace

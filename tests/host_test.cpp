@@ -53,9 +53,10 @@ const HostCheck* find_check(const std::vector<HostCheck>& checks, const std::str
 }
 
 TEST(HostChecks, EveryNamedRowExactlyOnceInOrder) {
-  std::vector<std::string> expected{"root",           "kernel",      "lockdown", "overlay",     "fuse",
-                                    "fuse-overlayfs", "fusermount3", "mkfs.xfs", "mkfs.btrfs",  "loop",
-                                    "io_uring",       "cgroups",     "tracefs",  "drop_caches", "btf"};
+  std::vector<std::string> expected{"root",           "kernel",      "lockdown",     "overlay",  "fuse",
+                                    "fuse-overlayfs", "fusermount3", "unionfs-fuse", "aufs",     "mkfs.xfs",
+                                    "mkfs.btrfs",     "loop",        "io_uring",     "cgroups",  "tracefs",
+                                    "drop_caches",    "btf"};
 #ifdef COWBENCH_HAVE_LIBBPF
   for (const char* n : {"bpf tracepoint", "bpf raw_tracepoint", "bpf tp_btf", "bpf fentry", "bpf kprobe"})
     expected.push_back(n);

@@ -75,8 +75,8 @@ done
 # The package names in Depends (each alternative of "a (>= 1) | b", without the version).
 depends=$(field Depends | tr ',|' '\n\n' | sed -E 's/\(.*\)//; s/:any//; s/[[:space:]]//g' | grep -v '^$' | sort -u)
 has_dep() { grep -qx "$1" <<<"$depends"; }
-# The programs cowbench runs: mkfs.xfs, mkfs.btrfs, fuse-overlayfs, fusermount3, modprobe.
-for p in xfsprogs btrfs-progs fuse-overlayfs fuse3 kmod; do
+# The programs cowbench runs: mkfs.xfs, mkfs.btrfs, fuse-overlayfs, fusermount3, unionfs-fuse, modprobe.
+for p in xfsprogs btrfs-progs fuse-overlayfs fuse3 unionfs-fuse kmod; do
   has_dep "$p" || die "Depends lacks $p; it is: $(field Depends)"
 done
 if dpkg-deb -c "$deb" | grep -E '(_test|bench_|fuzz_)' >/dev/null; then

@@ -1,4 +1,5 @@
 // The run matrix on real backends and real containers: identical operations, ground truth, failures, interruption.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <unistd.h>
@@ -177,20 +178,30 @@ TEST_F(Runner, FailingExecIsRecordedAndTheMatrixGoesOn) {
   EXPECT_EQ(r.runs[2].status, "ok") << r.runs[2].error;
 }
 
-// The container kills its own fuse-overlayfs daemon: that run fails naming the dead daemon,
-// the next one (a new mount, a new daemon) works, nothing stays mounted (TearDown).
+// The container kills its own FUSE daemon (fuse-overlayfs, unionfs-fuse): that run fails
+// naming the dead daemon, the next one (a new mount, a new daemon) works, nothing stays
+// mounted (TearDown).
 TEST_F(Runner, KilledFuseDaemonFailsTheRunNotTheMatrix) {
-  if (!snap::builtin_registry().get("fuse-overlayfs").probe(scratch_root()).available) GTEST_SKIP() << "no fuse-overlayfs here";
-  cfg_.backends = {"fuse-overlayfs"};
-  cfg_.workloads = {
-      "exec:for p in /proc/[0-9]*; do read c < $p/comm; [ \"$c\" = fuse-overlayfs ] && kill -9 ${p#/proc/}; done; "
-      "read x < /etc/conf1",
-      "startup"};
-  rep::Results r = run_matrix(cfg_, hooks_, stop_);
-  ASSERT_EQ(r.runs.size(), 2u);
-  EXPECT_EQ(r.runs[0].status, "failed");
-  EXPECT_NE(r.runs[0].error.find("FUSE daemon"), std::string::npos) << r.runs[0].error << " / " << r.runs[0].stderr_tail;
-  EXPECT_EQ(r.runs[1].status, "ok") << r.runs[1].error;
+  // The backend and the daemon's comm (unionfs-fuse runs as "unionfs" or "unionfs-fuse").
+  const std::pair<const char*, const char*> daemons[] = {{"fuse-overlayfs", "fuse-overlayfs"}, {"unionfs-fuse", "unionfs*"}};
+  int tried = 0;
+  for (const auto& [backend, comm] : daemons) {
+    SCOPED_TRACE(backend);
+    if (!snap::builtin_registry().get(backend).probe(scratch_root()).available) continue;
+    ++tried;
+    cfg_.backends = {backend};
+    cfg_.workloads = {fmt::format("exec:for p in /proc/[0-9]*; do read c < $p/comm; case \"$c\" in {}) kill -9 ${{p#/proc/}};; "
+                                  "esac; done; read x < /etc/conf1",
+                                  comm),
+                      "startup"};
+    rep::Results r = run_matrix(cfg_, hooks_, stop_);
+    ASSERT_EQ(r.runs.size(), 2u);
+    EXPECT_EQ(r.runs[0].status, "failed");
+    EXPECT_NE(r.runs[0].error.find("FUSE daemon"), std::string::npos) << r.runs[0].error << " / " << r.runs[0].stderr_tail;
+    EXPECT_EQ(r.runs[1].status, "ok") << r.runs[1].error;
+    EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "the dead mount stayed";
+  }
+  if (tried == 0) GTEST_SKIP() << "no FUSE daemon backend here";
 }
 
 TEST_F(Runner, ExecWithoutShellSaysSo) {
