@@ -80,8 +80,21 @@ class ImageImport : public ::testing::TestWithParam<std::string> {
     return out;
   }
 
+  // What a backend cannot keep, with the reason (containerd marks such cases unsupported):
+  // Debian's unionfs-fuse 1.0 is built without xattrs, gives symbolic links the time it made
+  // them (libfuse 2 has no lutimes), and copies a hard link whose names are in different layers.
+  static bool keeps_symlink_times() { return GetParam() != "unionfs-fuse"; }
+  static bool keeps_xattrs() { return GetParam() != "unionfs-fuse"; }
+  static bool keeps_cross_layer_links() { return GetParam() != "unionfs-fuse"; }
+
   void expect_view(const std::string& top, const img::FileIndex& want, bool mtimes = true) {
-    std::string diff = img::diff_index(want, view_of(top), mtimes);
+    img::FileIndex got = view_of(top), expected = want;
+    if (!keeps_symlink_times()) {
+      for (auto* index : {&got, &expected})
+        for (auto& [path, e] : index->entries)
+          if (e.type == 'l') e.mtime_ns = 0;
+    }
+    std::string diff = img::diff_index(expected, got, mtimes);
     EXPECT_TRUE(diff.empty()) << GetParam() << ": the imported view differs:\n" << diff;
   }
 
@@ -114,11 +127,11 @@ TEST_P(ImageImport, SynthRoundTrip) {
   view_of(r.top, [&](const std::string& dir) {
     char value[64] = {};
     ssize_t n = getxattr(path_join(dir, "etc/app.conf").c_str(), "user.cowbench.tag", value, sizeof value);
-    EXPECT_EQ(std::string(value, n > 0 ? n : 0), "tiny") << GetParam() << ": xattrs must survive";
+    if (keeps_xattrs()) EXPECT_EQ(std::string(value, n > 0 ? n : 0), "tiny") << GetParam() << ": xattrs must survive";
     struct stat a {}, b {};
     ASSERT_EQ(lstat(path_join(dir, "usr/bin/tool1").c_str(), &a), 0);
     ASSERT_EQ(lstat(path_join(dir, "usr/bin/tool1-copy").c_str(), &b), 0);
-    EXPECT_EQ(a.st_ino, b.st_ino) << "a hard link across layers";
+    if (keeps_cross_layer_links()) EXPECT_EQ(a.st_ino, b.st_ino) << "a hard link across layers";
   });
   // Every intermediate layer is a valid image of its own.
   img::IndexBuilder b;
