@@ -23,6 +23,7 @@
 #include "snapshotters/reflink/reflink_snapshotter.h"
 #include "snapshotters/registry.h"
 #include "tests/test_util.h"
+#include "tests/trace_util.h"
 
 namespace cowbench::test {
 namespace {
@@ -79,23 +80,6 @@ json container_ops() {
   Fd r(open(kReadOnly.path, O_RDONLY | O_CLOEXEC));
   check(r && read(r.get(), buf, sizeof buf) > 0, "read r");
   return {{"errors", errors}};
-}
-
-// One tracer for the whole program.
-ebpf::TraceSession* shared_tracer(std::string* error) {
-  static std::unique_ptr<ebpf::TraceSession> tracer;
-  static std::string failure;
-  static bool tried = false;
-  if (!tried) {
-    tried = true;
-    try {
-      tracer = ebpf::open_tracer("tracepoint");
-    } catch (const Error& e) {
-      failure = e.what();
-    }
-  }
-  *error = failure;
-  return tracer.get();
 }
 
 // Whether the upper file at `path` has an extent FIEMAP flags shared.

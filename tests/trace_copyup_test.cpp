@@ -31,6 +31,7 @@
 #include "snapshotters/registry.h"
 #include "snapshotters/scratch_fs.h"
 #include "tests/test_util.h"
+#include "tests/trace_util.h"
 
 namespace cowbench::test {
 namespace {
@@ -223,23 +224,6 @@ std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
 // How the registry says `backend` copies on write (what the runner passes the tracer).
 snap::Granularity granularity_of(const std::string& backend) {
   return snap::builtin_registry().get(backend).caps.cow_granularity;
-}
-
-// One tracer for the whole program, as `cowbench run` has one for the whole matrix.
-TraceSession* shared_tracer(std::string* error) {
-  static std::unique_ptr<TraceSession> tracer;
-  static std::string failure;
-  static bool tried = false;
-  if (!tried) {
-    tried = true;
-    try {
-      tracer = ebpf::open_tracer("tracepoint");
-    } catch (const Error& e) {
-      failure = e.what();
-    }
-  }
-  *error = failure;
-  return tracer.get();
 }
 
 class Trace : public ::testing::Test {
