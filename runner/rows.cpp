@@ -89,6 +89,8 @@ std::vector<RowSpec> plan_rows(const std::vector<std::string>& backends,
       fail(Errc::kInvalidInput, "--variant {}: '{}' cannot name a variant: {}", v.name, v.name, why);
     if (is_backend(v.name))
       fail(Errc::kInvalidInput, "--variant {}: '{}' is a backend's name; give the variant a name of its own", v.name, v.name);
+    if (v.name == "all")
+      fail(Errc::kInvalidInput, "--variant all: 'all' means every backend in --backends; pick another name");
     if (std::find(std::begin(kReservedNames), std::end(kReservedNames), v.name) != std::end(kReservedNames) ||
         v.name.starts_with("scratch."))
       fail(Errc::kInvalidInput, "--variant {}: '{}' is a directory the work directory uses for itself; pick another name",
@@ -120,7 +122,11 @@ std::vector<RowSpec> plan_rows(const std::vector<std::string>& backends,
     r.required = true;  // defined by name on the command line
     rows.push_back(std::move(r));
   };
-  for (const auto& name : backends) {
+  // `all`: every backend, the ones a default run leaves out too.
+  bool all = backends.size() == 1 && backends.front() == "all";
+  if (!all && std::find(backends.begin(), backends.end(), "all") != backends.end())
+    fail(Errc::kInvalidInput, "--backends all stands alone: it already names every backend");
+  for (const auto& name : all ? std::vector<std::string>{} : backends) {
     if (!listed.insert(name).second) fail(Errc::kInvalidInput, "--backends names '{}' twice", name);
     if (is_backend(name)) {
       add_backend(name, true);
@@ -133,8 +139,9 @@ std::vector<RowSpec> plan_rows(const std::vector<std::string>& backends,
            vs.empty() ? "; no --variant defines it" : "; variants: " + vs);
     }
   }
-  if (backends.empty())
-    for (const auto& name : known) add_backend(name, false);
+  if (backends.empty() || all)
+    for (const auto& name : known)
+      if (all || registry.get(name).in_default) add_backend(name, false);
   // Variants defined but not listed run too (after the listed rows).
   for (const auto& v : variants)
     if (!listed.count(v.name)) add_variant(v);

@@ -30,6 +30,9 @@ struct BackendSpec {
   std::string description;
   Capabilities caps;
   std::vector<OptionDoc> options;
+  // Whether a run without --backends includes it (`--backends all` runs every backend). Off
+  // for backends that answer research questions and would make the first run minutes longer.
+  bool in_default = true;
   // Tries a real operation under `workdir` (a trial mount, a clone, opening /dev/fuse) and
   // says whether the backend can work there. Leaves nothing behind.
   std::function<Availability(const std::string& workdir)> probe;

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <thread>
@@ -335,14 +336,24 @@ TEST(Variants, RowsInOrderWithTheirBackendsAndOptions) {
   for (const auto& r : rows) EXPECT_TRUE(r.required) << r.name;
   EXPECT_EQ(describe_row(rows[0]), "variant ovl-meta (overlayfs metacopy=on)");
   EXPECT_EQ(describe_row(rows[1]), "overlayfs (index=on)");
-  // No --backends: every backend (skipped when unavailable), then every variant (required).
+  // No --backends: every backend of the default set (skipped when unavailable), then every
+  // variant (required); `all`: every backend.
   rows = plan_rows({}, {}, vs, reg);
-  std::vector<std::string> want = reg.names();
-  want.push_back("ovl-meta");
-  want.push_back("ovl-vol");
+  std::vector<std::string> want, every = reg.names();
+  for (const auto& n : every)
+    if (reg.get(n).in_default) want.push_back(n);
+  EXPECT_LT(want.size(), every.size()) << "unionfs-fuse is left out of the default run";
+  EXPECT_EQ(std::count(want.begin(), want.end(), "unionfs-fuse"), 0);
+  for (auto* v : {&want, &every}) {
+    v->push_back("ovl-meta");
+    v->push_back("ovl-vol");
+  }
   EXPECT_EQ(row_names(rows), want);
   EXPECT_FALSE(rows.front().required);
   EXPECT_TRUE(rows.back().required);
+  EXPECT_EQ(row_names(plan_rows({"all"}, {}, vs, reg)), every);
+  EXPECT_THROW(plan_rows({"all", "overlayfs"}, {}, vs, reg), Error);
+  EXPECT_THROW(plan_rows({}, {}, {parse_variant("all=overlayfs:metacopy=on")}, reg), Error);
   nlohmann::json j = variants_json(vs);
   EXPECT_EQ(j, nlohmann::json::parse(R"({"ovl-meta": {"backend": "overlayfs", "options": {"metacopy": "on"}},
                                          "ovl-vol": {"backend": "overlayfs", "options": {"volatile": "on"}}})"));

@@ -29,6 +29,7 @@ int list_backends(const std::string& workdir, bool json) {
                    {"shares_page_cache", spec.caps.shares_page_cache},
                    {"needs_root", spec.caps.needs_root},
                    {"host_needs", spec.caps.host_needs},
+                   {"in_default_run", spec.in_default},
                    {"options", opts}});
   }
   if (json) {
@@ -39,9 +40,10 @@ int list_backends(const std::string& workdir, bool json) {
     std::cout << fmt::format("{:<16} {:<12} {}\n", b["name"].get<std::string>(),
                              b["available"].get<bool>() ? "available" : "UNAVAILABLE",
                              b["description"].get<std::string>());
-    std::cout << fmt::format("{:<16} cow granularity: {}, shares page cache: {}, needs: {}\n", "",
+    std::cout << fmt::format("{:<16} cow granularity: {}, shares page cache: {}, needs: {}{}\n", "",
                              b["cow_granularity"].get<std::string>(), b["shares_page_cache"].get<bool>() ? "yes" : "no",
-                             b["host_needs"].get<std::string>());
+                             b["host_needs"].get<std::string>(),
+                             b["in_default_run"].get<bool>() ? "" : "; not in a run without --backends (--backends all)");
     std::cout << fmt::format("{:<16} {}: {}\n", "", b["available"].get<bool>() ? "checked" : "why",
                              b["reason"].get<std::string>());
     for (const auto& o : b["options"])

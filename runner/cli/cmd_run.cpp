@@ -198,8 +198,8 @@ void add_run_commands(CLI::App& app, Commands& out) {
   auto o = std::make_shared<Opts>();
   auto* run = app.add_subcommand("run", "run workloads in containers on every backend and measure them");
   run->add_option("--backends", o->backends,
-                  "comma-separated rows: backends and --variant names (default: every available backend, then every "
-                  "variant)");
+                  "comma-separated rows: backends and --variant names, or all (default: every available backend of the "
+                  "default set (see list backends), then every variant; all: every available backend)");
   run->add_option("--workloads", o->workloads, "comma-separated workloads, or exec:CMD (default: see list workloads)");
   // One value per occurrence, commas and quotes kept; paired in command-line order (parse_order).
   auto* exec_opt = run->add_option("--exec", o->execs,

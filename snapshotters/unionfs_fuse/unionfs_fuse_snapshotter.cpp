@@ -84,6 +84,9 @@ void register_unionfs_fuse(Registry& registry) {
   // one parent share none of it. Deleting a lower file only whiteouts it: no copy first.
   spec.caps = Capabilities{Granularity::kFile, false, true, "the unionfs-fuse program (libfuse 2) and /dev/fuse", false};
   spec.options = daemon_option_docs(kOptions);
+  // The slowest backend (five times overlayfs's startup) and not in the first round's five:
+  // `--backends unionfs-fuse` or `--backends all`.
+  spec.in_default = false;
   spec.probe = probe_unionfs_fuse;
   spec.create = fuse_daemon_create(kUnionfsFuseName, kOptions, unionfs_fuse_binary,
                                    [](const std::string& root, std::vector<std::string> daemon) {
