@@ -78,14 +78,18 @@ void Scheduler::progress(const std::string& line) {
     hooks_.progress(line, done_, total_);
     return;
   }
+  std::string text;
   if (isatty(STDERR_FILENO)) {
     int width = 30, filled = total_ ? done_ * width / total_ : 0;
-    fmt::print(stderr, "\r\033[K[{}{}] {}/{} {}", std::string(static_cast<size_t>(filled), '#'),
-               std::string(static_cast<size_t>(width - filled), '.'), done_, total_, line);
-    if (done_ == total_) fmt::print(stderr, "\n");
+    text = fmt::format("\r\033[K[{}{}] {}/{} {}{}", std::string(static_cast<size_t>(filled), '#'),
+                       std::string(static_cast<size_t>(width - filled), '.'), done_, total_, line,
+                       done_ == total_ ? "\n" : "");
   } else {
-    fmt::print(stderr, "cowbench: [{}/{}] {}\n", done_, total_, line);
+    text = fmt::format("cowbench: [{}/{}] {}\n", done_, total_, line);
   }
+  // One write, its failure ignored: progress nobody reads any more (a closed pipe) must not
+  // stop the matrix.
+  [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, text.data(), text.size());
 }
 
 void Scheduler::record_config() {

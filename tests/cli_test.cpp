@@ -169,6 +169,38 @@ TEST(Cli, SigintKeepsFinishedRuns) {
 }
 
 
+// Its output read by nobody (`cowbench run | head` after head has gone, a dead log pipe):
+// SIGPIPE must not kill the run with its mounts in place; it finishes, and leaves nothing.
+TEST(Cli, ClosedOutputPipeDoesNotKillTheRun) {
+  if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
+  auto host_lock = hold_host_lock();  // cowbench run borrows it
+  TempDir w(scratch_root(), "cli-pipe");
+  std::string out = w.path() + "/out", wd = w.path() + "/work";
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    execl(COWBENCH_BIN, "cowbench", "run", "--image", "synth:tiny@3", "--backends", "overlayfs", "--workloads",
+          "startup", "--repeat", "2", "--no-warmup", "--trace", "off", "--workdir", wd.c_str(), "--out", out.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  close(fds[0]);  // the reader goes away before the first line
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_FALSE(WIFSIGNALED(status)) << "killed by signal " << WTERMSIG(status);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(nlohmann::json::parse(read_file(out + "/results.json"))["runs"].size(), 2u);
+  EXPECT_TRUE(mounts_under(w.path()).empty());
+}
+
+
 // --exec, --exec-name, --ready: how they pair, in command-line order.
 using Opts = std::vector<std::pair<std::string, std::string>>;
 

@@ -1,5 +1,6 @@
 // The cowbench command line: subcommand groups, usage errors and the one mapping of errors to exit codes.
 #include <CLI/CLI.hpp>
+#include <signal.h>
 #include <fmt/format.h>
 
 #include <iostream>
@@ -64,7 +65,16 @@ int run_cli(int argc, char** argv) {
 }  // namespace
 }  // namespace cowbench
 
+extern "C" void ignore_sigpipe(int) {}
+
 int main(int argc, char** argv) {
+  // A reader of our output that goes away (`| head`, a dead log pipe) must not kill a run with
+  // its mounts, loop devices and cgroups in place: writes then fail with EPIPE instead. Caught,
+  // not ignored, so the programs cowbench starts get the default action back at exec.
+  struct sigaction sa {};
+  sa.sa_handler = ignore_sigpipe;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGPIPE, &sa, nullptr);
   try {
     return cowbench::run_cli(argc, argv);
   } catch (const cowbench::Error& e) {
