@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,10 +17,9 @@
 #include "common/fd.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/program.h"
 #include "snapshotters/fiemap.h"
 #include "snapshotters/probe_util.h"
-
-extern char** environ;
 
 namespace cowbench::snap {
 namespace {
@@ -51,73 +49,6 @@ const FsKind& fs_kind(const std::string& type) {
   for (const auto& k : fs_kinds())
     if (type == k.type) return k;
   fail(Errc::kInvalidInput, "no scratch file system '{}' (known: xfs, btrfs)", type);
-}
-
-// `name` if it holds a slash, else the first executable `name` in PATH, /sbin or /usr/sbin.
-std::optional<std::string> find_program(const std::string& name) {
-  if (name.find('/') != std::string::npos)
-    return access(name.c_str(), X_OK) == 0 ? std::optional<std::string>(name) : std::nullopt;
-  const char* env = getenv("PATH");
-  std::string dirs = std::string(env ? env : "") + ":/sbin:/usr/sbin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    std::string dir = dirs.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (!dir.empty()) {
-      std::string p = path_join(dir, name);
-      if (access(p.c_str(), X_OK) == 0) return p;
-    }
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return std::nullopt;
-}
-
-struct ProgramResult {
-  int status = 0;      // as waitpid reports it
-  std::string output;  // stdout and stderr, interleaved
-};
-
-// Runs argv (argv[0] a path) with stdin from /dev/null and collects what it prints.
-ProgramResult run_program(const std::vector<std::string>& argv) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) fail_sys("pipe for {}", argv[0]);
-  Fd rd(fds[0]), wr(fds[1]);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, wr.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa, wr.get(), 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  int err = posix_spawn(&pid, argv[0].c_str(), &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (err != 0) fail_errno(err, "run {}", argv[0]);
-  wr.reset();
-  ProgramResult r;
-  char buf[4096];
-  while (true) {
-    ssize_t n = read(rd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    r.output.append(buf, static_cast<size_t>(n));
-  }
-  while (waitpid(pid, &r.status, 0) < 0)
-    if (errno != EINTR) fail_sys("wait for {}", argv[0]);
-  return r;
-}
-
-// A program's output as one short line: its usage text (mkfs.xfs prints it after the
-// error) and anything past 400 characters left out.
-std::string one_line(std::string s) {
-  if (size_t usage = s.find("\nUsage:"); usage != std::string::npos) s.resize(usage);
-  if (s.size() > 400) s = s.substr(0, 400) + "...";
-  while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  for (char& c : s)
-    if (c == '\n' || c == '\t') c = ' ';
-  return s.empty() ? "no output" : s;
 }
 
 // Asks the file system to discard its free space, which punches it out of the image file.
@@ -222,9 +153,7 @@ void ScratchFs::make_image() {
     for (const auto& a : kind.sector_args) argv.push_back(fmt::format(fmt::runtime(a), sector));
   argv.push_back(image_);
   ProgramResult r = run_program(argv);
-  if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
-    std::string how = WIFEXITED(r.status) ? fmt::format("exit status {}", WEXITSTATUS(r.status))
-                                          : fmt::format("signal {}", WTERMSIG(r.status));
+  if (std::string how = program_failure(r.status); !how.empty()) {
     fail(Errc::kFailure, "cannot make a scratch {} of {} bytes for {}: {} failed ({}): {}", kind.type, options_.size,
          root_, *mkfs, how, one_line(r.output));
   }

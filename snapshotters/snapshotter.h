@@ -41,6 +41,9 @@ struct Usage {
   int64_t size = 0;     // bytes allocated to this snapshot alone (exclusive)
   int64_t inodes = 0;   // inodes of this snapshot alone
   int64_t shared = -1;  // bytes still shared with the parent chain; -1 when not measurable
+  // A committed layer kept as a file-system image (erofs: LAYER.erofs): the image's size in
+  // bytes (its apparent size; `size` is what it allocates). -1 for layers kept as directories.
+  int64_t image_bytes = -1;
 };
 
 // How much a first write into an inherited file copies.
