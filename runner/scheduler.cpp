@@ -14,6 +14,7 @@
 #include "runner/executor.h"
 #include "runner/host.h"
 #include "runner/image_files.h"
+#include "runner/layer_disk.h"
 #include "runner/run.h"
 #include "runner/rows.h"
 #include "runner/run_context.h"
@@ -209,6 +210,7 @@ void Scheduler::open_backends() {
                                         // (hooks that import by other means, as tests do: the run's policy)
                                         {"devices", b.image.devices.empty() ? cfg_.devices : b.image.devices},
                                         {"skipped_devices", b.image.skipped_devices}};
+    results_.config["images"][name].update(layer_disk(*b.sn, b.image.top));
     ctx_.backends.push_back(std::move(b));
   }
   if (ctx_.backends.empty()) fail(Errc::kUnsupported, "no backend is available here (see cowbench doctor)");

@@ -144,6 +144,24 @@ TEST_F(TraceRunner, CountsEqualGroundTruthOnEveryWorkload) {
   }
 }
 
+// erofs is overlayfs over EROFS lower layers: its copy-ups land in the overlay upper as on
+// overlayfs, and the tracer's count is the ground truth on every container workload.
+TEST_F(TraceRunner, ErofsCountsEqualGroundTruthOnEveryWorkload) {
+  auto a = snap::builtin_registry().get("erofs").probe(tmp_->path());
+  if (!a.available) GTEST_SKIP() << "erofs unavailable: " << a.reason;
+  std::vector<std::string> workloads;
+  for (const auto& [name, desc] : wl::workload_catalog()) {
+    if (name == "exec:CMD") continue;
+    if (wl::make_workload(name)->shape() == wl::Shape::kContainer) workloads.push_back(name);
+  }
+  rep::Results r = run({"erofs"}, workloads);
+  EXPECT_EQ(r.lost_events, 0);
+  ASSERT_EQ(r.runs.size(), workloads.size());
+  int64_t all_events = 0;
+  for (const auto& run : r.runs) all_events += expect_counts_equal_truth(run);
+  EXPECT_GT(all_events, 0) << "the catalog's writing workloads copy up out of the EROFS layers";
+}
+
 // unionfs-fuse's daemon creates each copy at its own path in the writable branch (and the
 // container's new files too): on every container workload of the catalog its copy-ups are
 // the ground truth, renamed copies (pkg-install) included, and deletes copy nothing.

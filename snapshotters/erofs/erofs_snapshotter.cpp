@@ -60,6 +60,14 @@ class ErofsSnapshotter final : public OverlayLayoutSnapshotter {
     return Mount{"overlay", "overlay", {"workdir=" + work, "upperdir=" + upper, "lowerdir=" + lowers}};
   }
 
+  // The parents' images are mounted here, where a failure still undoes the snapshot (the
+  // store removes it), not in mounts_of, which runs once it is recorded.
+  void create_storage(const Record& r, const std::vector<Record>& parents) override {
+    hold_parents(r.id, parents);
+    OverlayLayoutSnapshotter::create_storage(r, parents);
+  }
+
+  // (Snapshots made by an earlier process take their holds here, on their first mounts call.)
   std::vector<Mount> mounts_of(const Record& r, const std::vector<Record>& parents) override {
     hold_parents(r.id, parents);
     return OverlayLayoutSnapshotter::mounts_of(r, parents);
@@ -131,26 +139,36 @@ class ErofsSnapshotter final : public OverlayLayoutSnapshotter {
     int users = 0;  // active snapshots and views that hold it
   };
 
-  // Mounts every parent's image (those not mounted yet) and counts `child` as their user, once.
+  // Mounts every parent's image (those not mounted yet) and counts `child` as their user,
+  // once. On failure the layers this call mounted are unmounted again.
   void hold_parents(uint64_t child, const std::vector<Record>& parents) {
     std::lock_guard lock(layers_mu_);
     if (parents.empty() || holds_.contains(child)) return;
-    std::vector<uint64_t> held;
+    std::vector<uint64_t> held, mounted;
     try {
       for (const auto& p : parents) {
-        mount_layer(p.id);
+        if (mount_layer(p.id)) mounted.push_back(p.id);
         ++layers_[p.id].users;
         held.push_back(p.id);
       }
     } catch (...) {
       for (uint64_t id : held) --layers_[id].users;
+      for (uint64_t id : mounted) {
+        try {
+          layers_[id].mount->close();
+        } catch (const std::exception& e) {
+          log::warn("erofs: {}", e.what());
+        }
+        layers_.erase(id);
+      }
       throw;
     }
     holds_[child] = std::move(held);
   }
 
-  void mount_layer(uint64_t id) {
-    if (layers_.contains(id)) return;
+  // Mounts layer `id`'s image on its fs/ dir unless it is mounted; true when this call mounted it.
+  bool mount_layer(uint64_t id) {
+    if (layers_.contains(id)) return false;
     std::string fs = fs_dir(id), image = path_join(snapshot_dir(id), kImageFile);
     // A killed run's mount of the same image: ours from here on.
     if (is_mount_point(fs)) {
@@ -160,6 +178,7 @@ class ErofsSnapshotter final : public OverlayLayoutSnapshotter {
     auto m = std::make_unique<ErofsMount>(image, fs);
     log::debug("erofs: layer {} mounted {} on {}", image, m->how(), fs);
     layers_[id].mount = std::move(m);
+    return true;
   }
 
   void release_holds(uint64_t child) {

@@ -1,0 +1,19 @@
+// What an imported image's committed layers take on disk in one backend (results.json config.images.ROW.layer_bytes / layer_image_bytes).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "snapshotters/snapshotter.h"
+
+namespace cowbench {
+
+// {"layer_bytes": N, "layer_image_bytes": M | null} for the committed chain ending at `top`:
+// N sums usage().size of every layer (the bytes each layer allocates on its own: its
+// directory, its own extents, or, erofs, its image file), M the sizes of the layers' image
+// files (Usage::image_bytes), null when the backend keeps its layers as directories. Both
+// null (with a debug line) when a layer cannot be measured: the run goes on without them.
+nlohmann::json layer_disk(snap::Snapshotter& sn, const std::string& top);
+
+}  // namespace cowbench
