@@ -247,6 +247,7 @@ void register_erofs(Registry& registry) {
                            "erofs and overlay in the kernel, mkfs.erofs (erofs-utils), CAP_SYS_ADMIN; loop devices "
                            "on kernels before 6.12"};
   spec.probe = probe_erofs_backend;
+  spec.in_default = false;  // a research backend: run when named (--backends erofs, all)
   spec.create = [](const std::string& root, const BackendOptions& options) -> std::unique_ptr<Snapshotter> {
     check_options(builtin_registry().get(kErofsName), options);
     return std::make_unique<ErofsSnapshotter>(root);
