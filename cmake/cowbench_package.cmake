@@ -8,7 +8,7 @@
 # `cowbench doctor`) for the fuse-overlayfs backend, unionfs-fuse for the unionfs-fuse backend,
 # modprobe to load overlay.
 # Recommends: the static busybox that the synthetic images copy in as their shell when the host
-# has one. Suggests: tools that make images cowbench reads (an OCI layout, a Debian rootfs).
+# has one, and erofs-utils (mkfs.erofs) for the erofs backend, which runs only when named. Suggests: tools that make images cowbench reads (an OCI layout, a Debian rootfs).
 
 set(CPACK_PACKAGE_NAME cowbench)
 set(CPACK_PACKAGE_VENDOR "cowbench")
@@ -31,7 +31,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "xfsprogs, btrfs-progs, fuse-overlayfs, fuse3, unionfs-fuse, kmod")
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "busybox-static")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "busybox-static, erofs-utils")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "umoci, skopeo, mmdebstrap")
 
 set(CPACK_GENERATOR DEB)

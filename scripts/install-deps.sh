@@ -19,9 +19,10 @@ run_packages=(
 # Only the tests, benchmarks and fuzzer: GoogleTest and Google Benchmark, libFuzzer and the LLVM
 # tools, the programs the tests drive (umoci, mmdebstrap for the real Debian image, python3's JSON
 # Schema and YAML checks, Chromium for the HTML screenshot test, the attr/acl/e2fsprogs/util-linux
-# tools) and git.
+# tools), erofs-utils (mkfs.erofs, for the erofs backend the conformance suite runs; not in the
+# default matrix) and git.
 test_packages=(
-  git llvm libclang-rt-dev
+  git llvm libclang-rt-dev erofs-utils
   libgtest-dev libgmock-dev libbenchmark-dev
   e2fsprogs util-linux attr acl
   umoci mmdebstrap python3-jsonschema python3-yaml chromium
