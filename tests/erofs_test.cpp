@@ -148,6 +148,33 @@ TEST_F(Erofs, TruncatedLayerImageIsNamedAndNothingStaysMounted) {
   sn->close();
 }
 
+// The same through `cowbench run`: a cached layer image cut short is exit 2 naming the image,
+// with nothing left mounted or attached under the work directory.
+TEST_F(Erofs, CliRunOnATruncatedLayerImageExitsTwo) {
+  auto lock = hold_host_lock();
+  std::string work = path_join(tmp_->path(), "work");
+  std::string args = fmt::format("run --backends erofs --workloads startup --repeat 1 --no-warmup --trace off "
+                                 "--image synth:tiny --workdir {} --out {}/out",
+                                 work, tmp_->path());
+  CliResult first = run_cli(COWBENCH_BIN, args);
+  ASSERT_EQ(first.code, 0) << first.out;
+  auto images = glob_paths(work + "/erofs/snapshots/*/layer.erofs");
+  ASSERT_FALSE(images.empty());
+  std::string big = images[0];
+  for (const auto& i : images) {
+    struct stat a {}, b {};
+    if (::stat(i.c_str(), &a) == 0 && ::stat(big.c_str(), &b) == 0 && a.st_size > b.st_size) big = i;
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(big.c_str(), &st), 0);
+  ASSERT_EQ(truncate(big.c_str(), st.st_size / 2), 0);
+  CliResult second = run_cli(COWBENCH_BIN, args);
+  EXPECT_EQ(second.code, 2) << second.out;
+  EXPECT_NE(second.out.find(big), std::string::npos) << "the error must name the image: " << second.out;
+  EXPECT_NE(second.out.find("truncated"), std::string::npos) << second.out;
+  EXPECT_EQ(left_behind(work), "");
+}
+
 // mkfs.erofs not on PATH (nor in /sbin, /usr/sbin): the backend is unavailable, saying so.
 TEST_F(Erofs, MissingMkfsMakesTheBackendUnavailable) {
   auto where = find_mkfs_erofs();
