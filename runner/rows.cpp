@@ -134,7 +134,8 @@ std::vector<RowSpec> plan_rows(const std::vector<std::string>& backends,
     }
   }
   if (backends.empty())
-    for (const auto& name : known) add_backend(name, false);
+    for (const auto& name : known)
+      if (registry.get(name).in_default_run) add_backend(name, false);
   // Variants defined but not listed run too (after the listed rows).
   for (const auto& v : variants)
     if (!listed.count(v.name)) add_variant(v);

@@ -41,6 +41,9 @@ struct BackendSpec {
   // Opens (or creates) the backend's snapshots under `root`. Throws kInvalidInput for an
   // unknown option, kUnsupported when `root` cannot hold this backend.
   std::function<std::unique_ptr<Snapshotter>(const std::string& root, const BackendOptions& options)> create;
+  // Whether `cowbench run` without --backends runs it (when available); false keeps a backend
+  // to --backends, the conformance suite and the tests that go over every backend.
+  bool in_default_run = true;
 };
 
 class Registry {
