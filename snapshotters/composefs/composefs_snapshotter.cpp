@@ -52,11 +52,11 @@ const std::string& option_safe_root(const std::string& root) {
 
 class ComposefsSnapshotter final : public StoreSnapshotter {
  public:
-  ComposefsSnapshotter(const std::string& root, VerifyMode verify)
+  ComposefsSnapshotter(const std::string& root, VerifyMode verify, bool sync)
       : StoreSnapshotter(option_safe_root(root)), verify_(verify) {
     Availability a = probe_composefs(root);
     if (!a.available) fail(Errc::kUnsupported, "composefs cannot keep snapshots in {}: {}", root, a.reason);
-    store_ = std::make_unique<ObjectStore>(path_join(root, "objects"), true);
+    store_ = std::make_unique<ObjectStore>(path_join(root, "objects"), sync);
     recover();
     load_manifests();
     if (uint64_t n = store_->sweep()) log::info("composefs: removed {} objects no snapshot holds", n);
@@ -114,7 +114,7 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
       nlohmann::json own = {{"objects", batch.new_objects()}, {"bytes", batch.new_bytes()}};
       write_file_atomic(path_join(dir, kOwnUsage), own.dump(), 0600, false);
       // Publishing is where an EROFS form would pack `meta` (mkfs.erofs) and mount it.
-      batch.publish();  // one syncfs: the objects, the tree and the manifest are on disk
+      batch.publish();  // with sync=on one syncfs: the objects, the tree and the manifest are on disk
       store_->hold(refs);
       std::lock_guard lock(manifests_mu_);
       manifests_[r.id] = std::move(refs);
@@ -278,7 +278,10 @@ void register_composefs(Registry& registry) {
                            "file system, CAP_SYS_ADMIN"};
   spec.options = {{"verify", "stat|digest",
                    "what preparing a snapshot checks of the objects its parent refers to: stat (default: each exists "
-                   "with its size and its store mtime stamp, else it is hashed) or digest (each is hashed)"}};
+                   "with its size and its store mtime stamp, else it is hashed) or digest (each is hashed)"},
+                  {"sync", "on|off",
+                   "on: a commit makes its new objects and metadata durable (one syncfs of the work directory's file "
+                   "system) before it names them; off (default, as the other backends: layer data is not synced)"}};
   spec.probe = probe_composefs;
   spec.in_default_run = false;  // not in the default matrix (yet): --backends composefs
   spec.create = [](const std::string& root, const BackendOptions& options) -> std::unique_ptr<Snapshotter> {
@@ -290,7 +293,13 @@ void register_composefs(Registry& registry) {
       else if (it->second != "stat")
         fail(Errc::kInvalidInput, "composefs option verify takes stat|digest, not '{}'", it->second);
     }
-    return std::make_unique<ComposefsSnapshotter>(root, verify);
+    bool sync = false;
+    if (auto it = options.find("sync"); it != options.end()) {
+      if (it->second != "on" && it->second != "off")
+        fail(Errc::kInvalidInput, "composefs option sync takes on|off, not '{}'", it->second);
+      sync = it->second == "on";
+    }
+    return std::make_unique<ComposefsSnapshotter>(root, verify, sync);
   };
   registry.add(std::move(spec));
 }

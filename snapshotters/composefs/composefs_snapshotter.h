@@ -43,6 +43,10 @@ namespace cowbench::snap {
 // damaged store is kInvalidInput (exit 2) naming the object and its digest, and nothing is left
 // mounted or created.
 //
+// Durability (option sync): as the other backends, layer data is not synced by default (a
+// crash can leave an object short: the size check finds it); sync=on adds one syncfs per commit
+// before its objects get their names. The snapshot records are always written durably.
+//
 // The metadata trees are plain directories; DESIGN's EROFS form (each tree packed with
 // mkfs.erofs and mounted) swaps in at one place, ComposefsSnapshotter::metadata_lower and the
 // publish step of commit_storage (composefs_snapshotter.cpp).

@@ -39,7 +39,7 @@ enum class VerifyMode {
 // into DIR/.staging/ (its data is not copied: it is the file the layer wrote), or left alone
 // when the store already has its digest (dedupe, shared by every image imported into the
 // store); publish() normalises the staged objects and makes them durable (one syncfs, with
-// `sync`) before it renames them to their names, so that a crash never leaves a named object
+// `sync`) before it renames them to their names, so that with sync a crash never leaves a named object
 // with content it does not have, and a failed commit leaves its upper as it was.
 //
 // Objects are reference-counted by the snapshots that hold them (hold/release, from the
