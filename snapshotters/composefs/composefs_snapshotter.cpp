@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -71,8 +72,9 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
     if (chmod(fs.c_str(), 0755) != 0) fail_sys("chmod {}", fs);  // umask must not narrow it
     if (parents.empty()) return;
     const Record& p = parents.front();
-    // The parent's objects must all be there before anything mounts them.
-    store_->verify(manifest_of(p.id), verify_, fmt::format("snapshot '{}'", p.info.name));
+    // The parent's objects must all be there before anything mounts them: checked once per
+    // parent while the backend is open (the store changes only through it).
+    verify_parent(p);
     // The merged root takes the upper dir's owner and mode: inherit the parent's.
     struct stat st {};
     std::string pmeta = metadata_lower(p.id);
@@ -118,6 +120,7 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
       store_->hold(refs);
       std::lock_guard lock(manifests_mu_);
       manifests_[r.id] = std::move(refs);
+      verified_.insert(r.id);  // its parent's objects were checked, its own hashed on the way in
     } catch (...) {
       for (const char* f : {kManifest, kOwnUsage}) unlink(path_join(dir, f).c_str());
       try {
@@ -142,6 +145,7 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
       if (it == manifests_.end()) return;
       refs = std::move(it->second);
       manifests_.erase(it);
+      verified_.erase(id);
     }
     if (store_) store_->release(refs);
   }
@@ -168,6 +172,16 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
   // The directory a snapshot's metadata tree is mounted from as the non-data lower layer.
   // (The EROFS form: the mount point of its packed image.)
   std::string metadata_lower(uint64_t id) const { return path_join(snapshot_dir(id), kMeta); }
+
+  void verify_parent(const Record& p) {
+    {
+      std::lock_guard lock(manifests_mu_);
+      if (verified_.count(p.id)) return;
+    }
+    store_->verify(manifest_of(p.id), verify_, fmt::format("snapshot '{}'", p.info.name));
+    std::lock_guard lock(manifests_mu_);
+    verified_.insert(p.id);
+  }
 
   std::vector<ObjectRef> manifest_of(uint64_t id) {
     std::lock_guard lock(manifests_mu_);
@@ -212,6 +226,7 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
   std::unique_ptr<ObjectStore> store_;
   std::mutex manifests_mu_;  // remove_storage runs outside the store's lock
   std::map<uint64_t, std::vector<ObjectRef>> manifests_;
+  std::set<uint64_t> verified_;  // committed snapshots whose objects were checked since open
 };
 
 std::string kernel_release() {

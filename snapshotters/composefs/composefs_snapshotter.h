@@ -37,9 +37,12 @@ namespace cowbench::snap {
 //
 // Integrity policy (option verify): every object a commit stores is hashed on the way in (its
 // name is its digest); a commit that finds its digest already stored checks the stored one's
-// size (and its content when its mtime stamp moved). Preparing a snapshot or view on P checks
-// every object P's manifest names: verify=stat (the default) stats each (missing, wrong size or
-// a moved mtime stamp followed by a wrong digest is an error), verify=digest hashes each. A
+// size (and its content when its mtime stamp moved). The first prepare or view on a committed
+// P after the backend opens (in `cowbench run`: the image listing's view, before any
+// measurement) checks every object P's manifest names: verify=stat (the default) stats each
+// (missing, wrong size or a moved mtime stamp followed by a wrong digest is an error),
+// verify=digest hashes each; later prepares on P trust that check while the backend stays open
+// (the store changes only through it), so containers do not pay a stat per object each. A
 // damaged store is kInvalidInput (exit 2) naming the object and its digest, and nothing is left
 // mounted or created.
 //
