@@ -51,8 +51,9 @@ std::string fs_context_log(int fsfd) {
 constexpr size_t kOverlayMaxStack = 500;
 
 // Builds a detached overlay mount (fsopen → fsconfig → fsmount) and returns its mount fd.
+// `data`: data-only lower layers (below the lowers, "lowerdir=A::D" / "datadir+", Linux 6.5+).
 Fd overlay_mount_fd(std::vector<std::string> lowers, const std::vector<std::string>& options, unsigned attrs,
-                    const std::string& target) {
+                    const std::string& target, const std::vector<std::string>& data = {}) {
   // Deeper chains: the bottom layers become one read-only overlay, detached and passed
   // by /proc/self/fd, which the outer overlay pins (two levels: up to ~1000 layers).
   Fd nested;
@@ -88,9 +89,14 @@ Fd overlay_mount_fd(std::vector<std::string> lowers, const std::vector<std::stri
     }
     fail_fsconfig(errno, fsfd.get(), fmt::format("lowerdir+={}", lowers[i]), target);
   }
-  if (!plus) {
+  if (plus) {
+    for (const auto& d : data)
+      if (fsconfig(fsfd.get(), FSCONFIG_SET_STRING, "datadir+", d.c_str(), 0) != 0)
+        fail_fsconfig(errno, fsfd.get(), fmt::format("datadir+={}", d), target);
+  } else {
     std::string joined;
     for (const auto& l : lowers) joined += (joined.empty() ? "" : ":") + l;
+    for (const auto& d : data) joined += "::" + d;
     set_string("lowerdir", joined);
   }
   for (const auto& opt : options) {
@@ -110,19 +116,25 @@ Fd overlay_mount_fd(std::vector<std::string> lowers, const std::vector<std::stri
 }
 
 void mount_overlay(const Mount& m, const std::string& target) {
-  std::vector<std::string> lowers, options;
+  std::vector<std::string> lowers, data, options;
   unsigned attrs = 0;
   for (const auto& opt : m.options) {
     if (opt == "ro") {
       attrs |= MOUNT_ATTR_RDONLY;
     } else if (opt.starts_with("lowerdir=")) {
-      lowers = split(opt.substr(9), ':');
+      // "A:B::D1::D2": lower layers, then data-only lower layers after "::".
+      std::string all = opt.substr(9);
+      size_t dd = all.find("::");
+      lowers = split(all.substr(0, dd), ':');
+      if (dd != std::string::npos)
+        for (auto& d : split(all.substr(dd + 2), ':'))
+          if (!d.empty()) data.push_back(std::move(d));
     } else if (opt != "rw") {
       options.push_back(opt);
     }
   }
   if (lowers.empty()) fail(Errc::kInvalidInput, "mount overlay on {}: no lowerdir in '{}'", target, to_string(m));
-  Fd mfd = overlay_mount_fd(std::move(lowers), options, attrs, target);
+  Fd mfd = overlay_mount_fd(std::move(lowers), options, attrs, target, data);
   if (move_mount(mfd.get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
     fail_sys("mount overlay on {}: move_mount", target);
 }

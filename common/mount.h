@@ -9,7 +9,8 @@ namespace cowbench {
 
 // A mount a snapshotter asks for; mounting it is the caller's job, so that mount cost is
 // timed apart from snapshot cost.
-//   type "overlay": options lowerdir=A:B (nearest parent first), upperdir=, workdir=, any
+//   type "overlay": options lowerdir=A:B (nearest parent first; "A::D" adds D as a data-only
+//                   lower layer, Linux 6.5+), upperdir=, workdir=, any
 //                   overlay option (metacopy=on, index=off, volatile, ro ...)
 //   type "bind":    source is a directory; options may hold "ro" and "rbind"
 //   type "fuse3.fuse-overlayfs", "fuse.unionfs-fuse": runs the fuse-overlayfs or unionfs-fuse

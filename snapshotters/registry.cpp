@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 #include "snapshotters/btrfs/btrfs_snapshotter.h"
+#include "snapshotters/composefs/composefs_snapshotter.h"
 #include "snapshotters/copy/copy_snapshotter.h"
 #include "snapshotters/erofs/erofs_snapshotter.h"
 #include "snapshotters/fuse_overlayfs/fuse_overlayfs_snapshotter.h"
@@ -43,6 +44,7 @@ void register_builtin_backends(Registry& registry) {
   register_reflink(registry);
   register_btrfs(registry);
   register_erofs(registry);
+  register_composefs(registry);
 }
 
 const Registry& builtin_registry() {

@@ -104,6 +104,51 @@ class TraceRunner : public ::testing::Test {
     return run.copyup_events;
   }
 
+  // overlayfs with metacopy=on (and composefs, all of whose lower files are metacopy files):
+  // chmod/chown/utimes copy metadata only (0 data bytes), a later
+  // write copies the data; on every container workload of the catalog the tracer's copy-ups,
+  // data bytes and metadata-only copy-ups equal what the upper directories show.
+  void expect_metacopy_counts_equal_truth(const std::string& backend, const snap::BackendOptions& options) {
+    std::vector<std::string> workloads;
+    for (const auto& [name, desc] : wl::workload_catalog())
+      if (name != "exec:CMD" && wl::make_workload(name)->shape() == wl::Shape::kContainer) workloads.push_back(name);
+    // An append and an open for read-write (shell builtins only): data copy-ups of files whose
+    // lower is a metacopy file on composefs.
+    workloads.push_back("exec:echo more >> /etc/conf7; exec 3<>/etc/conf8; read x < /etc/conf9");
+    rep::Results r = options.empty() ? run({backend}, workloads) : run({backend}, workloads, {{backend, options}});
+    ASSERT_EQ(r.runs.size(), workloads.size());
+    int64_t metadata_only = 0, data = 0;
+    for (const auto& run : r.runs) {
+      SCOPED_TRACE(run.workload);
+      ASSERT_EQ(run.status, "ok") << run.error;
+      EXPECT_EQ(run.copyup_events, run.truth_copyups);
+      EXPECT_EQ(run.copyup_bytes, run.truth_copyup_bytes);
+      EXPECT_EQ(run.copyup_metadata_only, run.truth_copyup_metadata_only);
+      // Kinds: traced as the ground truth reads them (on the work directory's file system copy-ups
+      // copy, unless it clones), summing to the copy-ups.
+      ASSERT_TRUE(run.copyup_kinds.measured && run.truth_copyup_kinds.measured);
+      for (auto [t, g, what] : {std::tuple{&run.copyup_kinds.data, &run.truth_copyup_kinds.data, "data"},
+                                std::tuple{&run.copyup_kinds.cloned, &run.truth_copyup_kinds.cloned, "cloned"},
+                                std::tuple{&run.copyup_kinds.metadata, &run.truth_copyup_kinds.metadata, "metadata"}}) {
+        EXPECT_EQ(t->events, g->events) << what;
+        EXPECT_EQ(t->bytes, g->bytes) << what;
+      }
+      EXPECT_EQ(run.copyup_kinds.metadata.events, run.copyup_metadata_only);
+      EXPECT_EQ(run.copyup_kinds.data.events + run.copyup_kinds.cloned.events + run.copyup_kinds.metadata.events,
+                run.copyup_events);
+      metadata_only += run.truth_copyup_metadata_only;
+      data += run.truth_copyup_kinds.data.events;
+      if (run.workload == "metadata") {
+        // Only chmod/chown/utimes: every copy-up is metadata-only, no data is copied.
+        EXPECT_GT(run.copyup_events, 0);
+        EXPECT_EQ(run.copyup_metadata_only, run.copyup_events);
+        EXPECT_EQ(run.copyup_bytes, 0);
+      }
+    }
+    EXPECT_GT(metadata_only, 0) << "the metadata workload copies up metadata only";
+    EXPECT_GT(data, 0) << "the writing workloads copy data up (from the objects, on composefs)";
+  }
+
   std::unique_ptr<HostLock> host_lock_;  // the matrix measures: one measurement on this host at a time
   std::unique_ptr<TempDir> tmp_;
   std::string lower_;
@@ -363,43 +408,15 @@ TEST_F(TraceRunner, CliForcedModeThatCannotWorkExitsTwo) {
   EXPECT_EQ(bad.code, 2) << bad.out;
 }
 
-// overlayfs with metacopy=on: chmod/chown/utimes copy metadata only (0 data bytes), a later
-// write copies the data; on every container workload of the catalog the tracer's copy-ups,
-// data bytes and metadata-only copy-ups equal what the upper directories show.
-TEST_F(TraceRunner, MetacopyCountsEqualGroundTruth) {
-  std::vector<std::string> workloads;
-  for (const auto& [name, desc] : wl::workload_catalog())
-    if (name != "exec:CMD" && wl::make_workload(name)->shape() == wl::Shape::kContainer) workloads.push_back(name);
-  rep::Results r = run({"overlayfs"}, workloads, {{"overlayfs", {{"metacopy", "on"}}}});
-  ASSERT_EQ(r.runs.size(), workloads.size());
-  int64_t metadata_only = 0;
-  for (const auto& run : r.runs) {
-    SCOPED_TRACE(run.workload);
-    ASSERT_EQ(run.status, "ok") << run.error;
-    EXPECT_EQ(run.copyup_events, run.truth_copyups);
-    EXPECT_EQ(run.copyup_bytes, run.truth_copyup_bytes);
-    EXPECT_EQ(run.copyup_metadata_only, run.truth_copyup_metadata_only);
-    // Kinds: traced as the ground truth reads them (on the work directory's file system copy-ups
-    // copy, unless it clones), summing to the copy-ups.
-    ASSERT_TRUE(run.copyup_kinds.measured && run.truth_copyup_kinds.measured);
-    for (auto [t, g, what] : {std::tuple{&run.copyup_kinds.data, &run.truth_copyup_kinds.data, "data"},
-                              std::tuple{&run.copyup_kinds.cloned, &run.truth_copyup_kinds.cloned, "cloned"},
-                              std::tuple{&run.copyup_kinds.metadata, &run.truth_copyup_kinds.metadata, "metadata"}}) {
-      EXPECT_EQ(t->events, g->events) << what;
-      EXPECT_EQ(t->bytes, g->bytes) << what;
-    }
-    EXPECT_EQ(run.copyup_kinds.metadata.events, run.copyup_metadata_only);
-    EXPECT_EQ(run.copyup_kinds.data.events + run.copyup_kinds.cloned.events + run.copyup_kinds.metadata.events,
-              run.copyup_events);
-    metadata_only += run.truth_copyup_metadata_only;
-    if (run.workload == "metadata") {
-      // Only chmod/chown/utimes: every copy-up is metadata-only, no data is copied.
-      EXPECT_GT(run.copyup_events, 0);
-      EXPECT_EQ(run.copyup_metadata_only, run.copyup_events);
-      EXPECT_EQ(run.copyup_bytes, 0);
-    }
-  }
-  EXPECT_GT(metadata_only, 0) << "the metadata workload copies up metadata only";
+TEST_F(TraceRunner, MetacopyCountsEqualGroundTruth) { expect_metacopy_counts_equal_truth("overlayfs", {{"metacopy", "on"}}); }
+
+// composefs: every lower file is a metacopy stub whose data is an object in a data-only layer;
+// the first write copies the object's data up (a data copy-up of a metacopy file), chmod and
+// friends copy metadata only: the tracer's figures equal the upper's, as on overlayfs.
+TEST_F(TraceRunner, ComposefsCountsEqualGroundTruth) {
+  if (auto a = snap::builtin_registry().get("composefs").probe(tmp_->path()); !a.available)
+    GTEST_SKIP() << "composefs unavailable: " << a.reason;
+  expect_metacopy_counts_equal_truth("composefs", {});
 }
 
 }  // namespace
