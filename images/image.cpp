@@ -263,8 +263,8 @@ ImageRef parse_ref(const std::string& text) {
       auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), r.seed);
       if (seed.empty() || ec != std::errc() || end != seed.data() + seed.size()) bad("seed '" + seed + "' is not a number");
     }
-    auto profiles = synth_profiles();
-    if (std::find(profiles.begin(), profiles.end(), r.profile) == profiles.end()) {
+    if (!is_synth_profile(r.profile)) {
+      auto profiles = synth_profiles();
       std::string known;
       for (const auto& p : profiles) known += (known.empty() ? "" : ", ") + p;
       bad("unknown profile '" + r.profile + "' (profiles: " + known + ")");

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "reports/family.h"
 #include "reports/metrics.h"
 #include "reports/report_model.h"
 #include "reports/svg.h"
@@ -198,6 +199,35 @@ std::vector<std::string> latency_figures(const Grouped& g, const Palette& p) {
   return out;
 }
 
+// image-family: disk and page cache of all K images against K, one line per backend.
+std::vector<std::string> family_figures(const std::string& f, const Grouped& g, const Palette& p) {
+  std::vector<std::string> out;
+  std::vector<FamilyRow> rows = family_rows(f, g);
+  for (auto [what, field] : {std::pair{"disk used by the images and their containers", &FamilyPoint::disk},
+                             std::pair{"page cache after the reads", &FamilyPoint::cache}}) {
+    LineChart c;
+    c.title = fmt::format("{}: {} against the number of images", f, what);
+    c.desc = "Lines, one per backend, with a marker per image count; a flat line is an image shared, a steep one copied.";
+    c.x_unit = Unit::kCount;
+    c.y_unit = Unit::kBytes;
+    c.x_label = "images of the family (one container each)";
+    c.y_label = what;
+    std::set<int> ks;
+    for (const auto& r : rows) {
+      LineSeries s{r.backend, {}};
+      for (const auto& pt : r.points)
+        if (pt.*field >= 0) {
+          s.points.emplace_back(pt.images, pt.*field);
+          ks.insert(pt.images);
+        }
+      if (!s.points.empty()) c.series.push_back(std::move(s));
+    }
+    c.x_ticks.assign(ks.begin(), ks.end());
+    if (!c.series.empty()) out.push_back(figure(fmt::format("{}: {}", f, what), "against the number of images", line_chart_svg(c, p)));
+  }
+  return out;
+}
+
 std::vector<std::string> scale_figures(const Grouped& g, const Palette& p) {
   std::vector<std::string> out;
   struct Panel {
@@ -206,6 +236,10 @@ std::vector<std::string> scale_figures(const Grouped& g, const Palette& p) {
     Unit unit;
   };
   for (const auto& f : g.scale_families()) {
+    if (is_image_family(f, g)) {
+      for (auto& fig : family_figures(f, g, p)) out.push_back(std::move(fig));
+      continue;
+    }
     for (const Panel& panel : {Panel{"page-cache growth", &SummaryRow::median_page_cache_bytes, Unit::kBytes},
                                Panel{"disk used by the containers", &SummaryRow::median_upper_bytes, Unit::kBytes},
                                Panel{"wall time to run them all", &SummaryRow::median_wall_ns, Unit::kNs}}) {
@@ -312,7 +346,7 @@ std::string render_html(const Results& r, const std::vector<GbenchFile>& gbench)
   if (auto figs = latency_figures(g, p); !figs.empty())
     body += section("latency", "Operation latency",
                     "Cumulative distribution of per-operation latency in the run with the median wall time.", grid(figs));
-  if (!g.scale_families().empty()) {
+  if (!g.scale_families().empty()) {  // scale-out and image-family
     std::string tables;
     for (const auto& t : m.scale_out) tables += "<h3>" + esc(t.title) + "</h3>\n<p class=\"note\">" + esc(t.caption) + "</p>\n" + html_table(t);
     body += section("scale-out", "Scale-out", "Page cache and disk as more containers of one image run together.",

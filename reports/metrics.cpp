@@ -126,6 +126,7 @@ double median(std::vector<double> v) {
 std::optional<std::pair<std::string, int>> scale_out_point(const Run& r) {
   auto slash = r.workload.rfind('/');
   auto it = r.extra.find("containers");
+  if (it == r.extra.end()) it = r.extra.find("images");  // image-family: one container per image
   if (slash == std::string::npos || it == r.extra.end() || !it->is_number_integer()) return std::nullopt;
   return std::make_pair(r.workload.substr(0, slash), it->get<int>());
 }

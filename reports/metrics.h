@@ -52,8 +52,9 @@ std::vector<double> measured(const std::vector<const Run*>& runs, const Metric& 
 // The median of `v` (NaN when empty); `v` is taken by value and sorted.
 double median(std::vector<double> v);
 
-// Scale-out runs are named "<family>/<containers>" and carry extra.containers; this gives
-// (family, containers) for them and nullopt for every other run.
+// Scale-out runs are named "<family>/<containers>" and carry extra.containers (image-family
+// runs "<family>/<images>" and extra.images); this gives (family, containers) for them and
+// nullopt for every other run.
 std::optional<std::pair<std::string, int>> scale_out_point(const Run& r);
 
 // A copy-up figure and where it came from: the tracer, or (tracing off) the ground truth read

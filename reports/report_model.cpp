@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "reports/family.h"
 #include "reports/metrics.h"
 #include "reports/units.h"
 
@@ -527,7 +528,15 @@ ReportModel build_model(const Results& r, const Grouped& g) {
   m.facts = facts(r);
   m.findings = findings(r, g);
   for (const auto& w : g.workloads()) m.workloads.push_back(workload_table(w, g));
-  for (const auto& f : g.scale_families()) m.scale_out.push_back(scale_table(f, g));
+  for (const auto& f : g.scale_families()) {
+    if (!is_image_family(f, g)) {
+      m.scale_out.push_back(scale_table(f, g));
+      continue;
+    }
+    auto rows = family_rows(f, g);
+    m.scale_out.push_back(family_table(f, rows));
+    for (auto& s : family_findings(f, rows)) m.findings.push_back(std::move(s));
+  }
   if (!g.failed().empty()) m.failures = failure_table(g);
   return m;
 }

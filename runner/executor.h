@@ -33,12 +33,14 @@ class ShapeExecutor : public Executor {
 };
 
 // The executor of a shape: kContainer (one container), kScaleOut (N containers at once),
-// kSnapshotter (snapshot operations on the host, e.g. containerd-bench).
+// kSnapshotter (snapshot operations on the host, e.g. containerd-bench), kFamily (K images, one
+// container each).
 std::unique_ptr<Executor> make_executor(wl::Shape shape, RunContext& ctx);
 
 // One per shape (exec_*.cpp); make_executor picks.
 std::unique_ptr<Executor> make_container_executor(RunContext& ctx);
 std::unique_ptr<Executor> make_scale_out_executor(RunContext& ctx);
 std::unique_ptr<Executor> make_snapshotter_executor(RunContext& ctx);
+std::unique_ptr<Executor> make_family_executor(RunContext& ctx);
 
 }  // namespace cowbench

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -15,5 +16,7 @@ namespace cowbench {
 // files (Usage::image_bytes), null when the backend keeps its layers as directories. Both
 // null (with a debug line) when a layer cannot be measured: the run goes on without them.
 nlohmann::json layer_disk(snap::Snapshotter& sn, const std::string& top);
+// The same over the union of several chains (images sharing layers): each layer once.
+nlohmann::json layer_disk(snap::Snapshotter& sn, const std::vector<std::string>& tops);
 
 }  // namespace cowbench

@@ -126,19 +126,20 @@ std::vector<RowSpec> plan_rows(const std::vector<std::string>& backends,
   bool all = backends.size() == 1 && backends.front() == "all";
   if (!all && std::find(backends.begin(), backends.end(), "all") != backends.end())
     fail(Errc::kInvalidInput, "--backends all stands alone: it already names every backend");
-  for (const auto& name : all ? std::vector<std::string>{} : backends) {
-    if (!listed.insert(name).second) fail(Errc::kInvalidInput, "--backends names '{}' twice", name);
-    if (is_backend(name)) {
-      add_backend(name, true);
-    } else if (auto it = by_name.find(name); it != by_name.end()) {
-      add_variant(*it->second);
-    } else {
-      std::string vs;
-      for (const auto& v : variants) vs += (vs.empty() ? "" : ", ") + v.name;
-      fail(Errc::kInvalidInput, "unknown backend '{}' (known: {}{})", name, fmt::join(known, ", "),
-           vs.empty() ? "; no --variant defines it" : "; variants: " + vs);
+  if (!all)
+    for (const auto& name : backends) {
+      if (!listed.insert(name).second) fail(Errc::kInvalidInput, "--backends names '{}' twice", name);
+      if (is_backend(name)) {
+        add_backend(name, true);
+      } else if (auto it = by_name.find(name); it != by_name.end()) {
+        add_variant(*it->second);
+      } else {
+        std::string vs;
+        for (const auto& v : variants) vs += (vs.empty() ? "" : ", ") + v.name;
+        fail(Errc::kInvalidInput, "unknown backend '{}' (known: {}{})", name, fmt::join(known, ", "),
+             vs.empty() ? "; no --variant defines it" : "; variants: " + vs);
+      }
     }
-  }
   if (backends.empty() || all)
     for (const auto& name : known)
       if (all || registry.get(name).in_default) add_backend(name, false);

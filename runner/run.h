@@ -47,6 +47,7 @@ struct RunConfig {
   // (counted in config.images, said once on stderr) or "allow" them (mknod).
   std::string devices = "skip";
   std::vector<int> scale_out;          // container counts for scale-out (empty: the plan's)
+  std::vector<int> family_sizes;       // image counts for image-family (empty: the plan's)
   // The CPU each container's workload runs on, while cowbench itself and what it starts (FUSE
   // daemons, the tracer's reader) keep off it: "none" (not pinned), "last" (the last CPU
   // cowbench may use, when it may use two or more) or a CPU number; meant for a CPU kept free

@@ -231,6 +231,7 @@ void Scheduler::plan_workloads() {
     p.w = wl::make_run_workload(n, cfg_.execs, cfg_.timeout);
     p.plan = p.w->plan(files_, cfg_.seed);
     if (p.w->shape() == wl::Shape::kScaleOut && !cfg_.scale_out.empty()) p.plan["containers"] = cfg_.scale_out;
+    if (p.w->shape() == wl::Shape::kFamily && !cfg_.family_sizes.empty()) p.plan["counts"] = cfg_.family_sizes;
     for (const auto& m : p.w->modified_lower_files(p.plan)) p.modified.insert(m);
     results_.config["plans"][n] = {{"modified_lower_files", p.modified.size()}};
     results_.config["plans"][n].update(p.w->plan_facts(p.plan));

@@ -11,7 +11,7 @@ namespace {
 
 bool belongs(const std::string& row, const std::string& name, wl::Shape shape) {
   if (row == name) return true;
-  return shape == wl::Shape::kScaleOut && row.size() > name.size() && row.starts_with(name) && row[name.size()] == '/';
+  return (shape == wl::Shape::kScaleOut || shape == wl::Shape::kFamily) && row.size() > name.size() && row.starts_with(name) && row[name.size()] == '/';
 }
 
 }  // namespace

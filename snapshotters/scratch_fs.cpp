@@ -331,6 +331,8 @@ BackendSpec scratch_backend_spec(ScratchBackend backend) {
   spec.name = backend.name;
   spec.description = backend.description;
   spec.caps = Capabilities{Granularity::kExtent, false, true, backend.host_needs};
+  spec.caps.disk_sharing = "extent";  // clones share blocks; each clone's files are inodes of their own,
+  spec.caps.cache_sharing = "none";   // cached apart
   spec.options = scratch_option_docs(backend.fs_choice);
   spec.probe = [name = backend.name, fs = backend.default_fs, trial = backend.trial](const std::string& workdir) {
     return probe_scratch(workdir, name, fs, trial);

@@ -63,6 +63,12 @@ struct Capabilities {
   // unlink brings the node into the upper before it renames it away): a copy-up that the upper
   // no longer shows afterwards.
   bool copies_up_before_delete = false;
+  // What an added image (or its container) shares with those already there — the expectation
+  // image-family's measurements stand next to: "layer" (identical layers, by chain id), "file
+  // content" (identical files in any layer or image), "extent" (blocks cloned from a parent),
+  // or "none"; on disk and in the page cache.
+  const char* disk_sharing = "layer";
+  const char* cache_sharing = "layer";
 };
 
 // How a backend's own storage is attached to the host (results.json's host.storage).

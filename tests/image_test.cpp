@@ -1,4 +1,5 @@
 // Image references, OCI layout reading (indexes, platforms, tags, verification), chain ids, synthetic images.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -252,6 +253,39 @@ TEST_F(ImageTest, DefaultProfileShape) {
   RecordProperty("generate_seconds", std::to_string(secs));
   std::cout << "default profile: " << r.uncompressed_bytes / 1e6 << " MB in " << r.layers << " layers, "
             << r.compressed_bytes / 1e6 << " MB compressed, generated in " << secs << " s\n";
+}
+
+// The family: one base layer in every member, one of two runtime layers, an app layer each;
+// byte-identical files in different layers; the seed picks the family.
+TEST_F(ImageTest, FamilyMembersShareLayersAndContent) {
+  auto member = [&](int m, uint64_t seed) {
+    return img::open_image(img::parse_ref(fmt::format("synth:family-{}@{}", m, seed)), dir("cache"));
+  };
+  img::Image f1 = member(1, 1), f2 = member(2, 1), f3 = member(3, 1), g1 = member(1, 2);
+  ASSERT_EQ(f1.layers.size(), 3u);
+  ASSERT_EQ(f2.layers.size(), 3u);
+  EXPECT_EQ(f1.layers[0].chain_id, f2.layers[0].chain_id) << "one base in every member";
+  EXPECT_EQ(f1.layers[0].chain_id, f3.layers[0].chain_id);
+  EXPECT_EQ(f1.layers[1].chain_id, f3.layers[1].chain_id) << "odd members share runtime A";
+  EXPECT_NE(f1.layers[1].chain_id, f2.layers[1].chain_id) << "even members have runtime B";
+  EXPECT_NE(f1.layers[2].chain_id, f3.layers[2].chain_id) << "every app layer is its own";
+  EXPECT_NE(f1.layers[0].chain_id, g1.layers[0].chain_id) << "another seed, another family";
+  EXPECT_EQ(f1.declared_shell(), "");
+  img::FileIndex i1 = img::index_image(f1), i2 = img::index_image(f2), i3 = img::index_image(f3);
+  // The library both runtimes vendor: one content at two paths in two different layers.
+  const auto& crypto_a = i1.entries.at("usr/lib/x86_64-linux-gnu/libcrypto.so.3");
+  const auto& crypto_b = i2.entries.at("usr/lib/runb/vendor/libcrypto.so.3");
+  EXPECT_EQ(crypto_a.sha256, crypto_b.sha256);
+  EXPECT_EQ(i2.entries.count("usr/lib/x86_64-linux-gnu/libcrypto.so.3"), 0u);
+  // The library every app vendors: one content in every app layer.
+  EXPECT_EQ(i1.entries.at("app1/lib/vendor/libvendored.so.2").sha256, i3.entries.at("app3/lib/vendor/libvendored.so.2").sha256);
+  EXPECT_NE(i1.entries.at("app1/bin/service").sha256, i3.entries.at("app3/bin/service").sha256);
+  uint64_t bytes = 0;
+  for (const auto& [p, f] : i1.entries) bytes += f.size;
+  EXPECT_GT(bytes, 30u << 20);
+  EXPECT_LT(bytes, 60u << 20);
+  for (const char* bad : {"synth:family-0", "synth:family-65", "synth:family-", "synth:family-x", "synth:family-01", "synth:family"})
+    EXPECT_EQ(error_of([&] { img::parse_ref(bad); }).code(), Errc::kInvalidInput) << bad;
 }
 
 struct CliRun {

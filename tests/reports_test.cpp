@@ -1,4 +1,5 @@
 // Reports from a fixed results.json: golden Markdown and CSV, units and ticks, findings, schema validation, Google Benchmark input, `cowbench report`.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "reports/csv.h"
+#include "reports/family.h"
 #include "reports/gbench.h"
 #include "reports/html.h"
 #include "reports/markdown.h"
@@ -150,6 +152,62 @@ TEST(Reports, CsvHasOneRowPerRunAndQuotes) {
   q.runs.push_back(run);
   csv = rep::render_csv(q);
   EXPECT_NE(csv.find("\"exec:echo \"\"a,b\"\"\nexit 1\""), std::string::npos) << csv;
+}
+
+// image-family: medians per K, growth per added image, expected and measured sharing, in the
+// Markdown table, the findings and two HTML charts; a failed run is left out.
+TEST(Reports, ImageFamilySharing) {
+  rep::Results r;
+  struct B {
+    const char* name;
+    const char* share;
+    double disk0, disk_step, cache0, cache_step;
+  };
+  const int64_t mb = 1 << 20;
+  for (const B& b : {B{"overlayfs", "layer", 40, 6, 36, 8}, B{"copy", "none", 80, 40, 36, 36}})
+    for (int k : {1, 2, 4})
+      for (int rep = 0; rep < 3; ++rep) {
+        rep::Run run;
+        run.backend = b.name;
+        run.workload = fmt::format("image-family/{}", k);
+        run.repeat = rep;
+        run.wall_ns = 100'000'000;
+        run.page_cache_bytes = static_cast<int64_t>((b.cache0 + b.cache_step * (k - 1)) * mb) + rep;
+        run.extra = {{"images", k},
+                     {"disk_bytes", static_cast<int64_t>((b.disk0 + b.disk_step * (k - 1)) * mb)},
+                     {"image_bytes", 30 * mb},
+                     {"container_bytes", 0},
+                     {"read_bytes", 36 * mb * k},
+                     {"sharing", {{"disk", b.share}, {"page_cache", b.share}}}};
+        r.runs.push_back(run);
+      }
+  rep::Run failed = r.runs.front();
+  failed.status = "failed";
+  failed.page_cache_bytes = 999 * mb;
+  r.runs.push_back(failed);
+  rep::Grouped g(r);
+  ASSERT_TRUE(rep::is_image_family("image-family", g));
+  auto rows = rep::family_rows("image-family", g);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].backend, "overlayfs");
+  ASSERT_EQ(rows[0].points.size(), 3u);
+  EXPECT_NEAR(rows[0].disk_per_image, 6.0 * mb, 1);
+  EXPECT_NEAR(rows[0].cache_per_image, 8.0 * mb, 1);
+  EXPECT_NEAR(rows[0].read_per_image, 36.0 * mb, 1);
+  EXPECT_NEAR(rows[0].cache_shared, 1 - 8.0 / 36, 1e-6);
+  EXPECT_NEAR(rows[1].cache_shared, 0, 1e-6);
+  EXPECT_NEAR(rows[0].points[0].cache, 36.0 * mb + 1, 1) << "the failed run is not in the median";
+  std::string md = rep::render_markdown(r, {});
+  EXPECT_NE(md.find("layer / layer"), std::string::npos) << md;
+  EXPECT_NE(md.find("78 % already cached"), std::string::npos) << md;
+  EXPECT_LT(md.find("image-family overlayfs: each added image"), md.find("image-family copy: each added image"))
+      << "ranked by page-cache growth per added image";
+  std::string html = rep::render_html(r, {});
+  EXPECT_NE(html.find("image-family: disk used by the images and their containers"), std::string::npos);
+  EXPECT_NE(html.find("image-family: page cache after the reads"), std::string::npos);
+  rep::Results plain = fixture();
+  rep::Grouped pg(plain);
+  for (const auto& f : pg.scale_families()) EXPECT_FALSE(rep::is_image_family(f, pg)) << f;
 }
 
 // A document with the tracer on: traced copy-up figures, bytes written, a '|' in an error.

@@ -111,7 +111,7 @@ class Startup final : public Workload {
   std::string description() const override {
     return "HelloBench-like start: read the binaries, libraries and config files a process start touches";
   }
-  json plan(const FileList& files, uint64_t seed) const override { return startup_plan(files, seed, 1000, 128 << 20); }
+  json plan(const FileList& files, uint64_t seed) const override { return startup_read_plan(files, seed); }
   Outcome run(const json& plan) const override { return read_all(plan); }
 };
 
@@ -441,7 +441,29 @@ class ScaleOut final : public Workload {
   Outcome run(const json& plan) const override { return read_all(plan); }
 };
 
+class ImageFamily final : public Workload {
+ public:
+  std::string name() const override { return "image-family"; }
+  std::string description() const override {
+    return "K images of a family (1, 2, 4, 8: shared base, shared runtimes, vendored duplicates), one container "
+           "each reading its startup set: disk and page cache of all K, per added image";
+  }
+  Shape shape() const override { return Shape::kFamily; }
+  // The run's own image plays no part: the family's members are synthetic images of their own.
+  json plan(const FileList&, uint64_t seed) const override { return {{"counts", {1, 2, 4, 8}}, {"seed", seed}}; }
+  json plan_facts(const json& plan) const override {
+    return {{"counts", plan.at("counts")}, {"images", family_member_ref(0, plan.at("seed").get<uint64_t>())}};
+  }
+  Outcome run(const json& plan) const override { return read_all(plan); }
+};
+
 }  // namespace
+
+std::string family_member_ref(int member, uint64_t seed) {
+  return member > 0 ? fmt::format("synth:family-{}@{}", member, seed) : fmt::format("synth:family-M@{}", seed);
+}
+
+json startup_read_plan(const FileList& files, uint64_t seed) { return startup_plan(files, seed, 1000, 128 << 20); }
 
 std::vector<std::string> Workload::modified_lower_files(const json&) const { return {}; }
 json Workload::plan_facts(const json&) const { return json::object(); }
@@ -482,6 +504,7 @@ std::unique_ptr<Workload> make_workload(const std::string& name) {
   if (name == "pkg-install") return std::make_unique<PkgInstall>();
   if (name == "containerd-bench") return std::make_unique<ContainerdBench>();
   if (name == "scale-out") return std::make_unique<ScaleOut>();
+  if (name == "image-family") return std::make_unique<ImageFamily>();
   std::string known;
   for (const auto& [n, d] : workload_catalog()) known += (known.empty() ? "" : ", ") + n;
   fail(Errc::kInvalidInput, "unknown workload '{}' (known: {}, exec:CMD)", name, known);
@@ -489,7 +512,8 @@ std::unique_ptr<Workload> make_workload(const std::string& name) {
 
 std::vector<std::pair<std::string, std::string>> workload_catalog() {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const char* n : {"startup", "append-log", "db-random-write", "metadata", "pkg-install", "containerd-bench", "scale-out"}) {
+  for (const char* n :
+       {"startup", "append-log", "db-random-write", "metadata", "pkg-install", "containerd-bench", "scale-out", "image-family"}) {
     auto w = make_workload(n);
     out.emplace_back(n, w->description());
   }

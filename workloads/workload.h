@@ -63,6 +63,8 @@ enum class Shape {
   kContainer,    // run() once inside one container
   kSnapshotter,  // run_on_snapshotter(): snapshot operations on the host (layer building)
   kScaleOut,     // run() inside N containers started together, for N in plan["containers"]
+  kFamily,       // for K in plan["counts"]: K images of plan["images"] imported, one container each,
+                 // started together, each running run(startup_read_plan(its image's files))
 };
 
 // A workload: a deterministic plan (computed once from the image and a seed, identical for
@@ -93,6 +95,14 @@ class Workload {
   virtual Outcome run_on_snapshotter(snap::Snapshotter& sn, const std::string& parent, const nlohmann::json& plan,
                                      const std::string& scratch, const LayerHooks& hooks) const;
 };
+
+// The startup workload's read set of an image: executables, libraries and configuration
+// (paths with /bin/ or /lib, or under /etc/), up to 1000 files and 128 MiB, chosen with `seed`.
+nlohmann::json startup_read_plan(const FileList& files, uint64_t seed);
+
+// The image reference of member `member` (1..64) of the image family `seed`
+// ("synth:family-3@1"); member 0 gives the pattern ("synth:family-M@1").
+std::string family_member_ref(int member, uint64_t seed);
 
 // Makes a workload by name ("startup", ..., "exec:CMD"); throws kInvalidInput naming the
 // known ones for an unknown name.

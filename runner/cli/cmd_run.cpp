@@ -75,6 +75,22 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+// "1,2,4" → {1, 2, 4}, each from 1 to `most`; anything else is bad input naming `option`.
+std::vector<int> parse_counts(const std::string& text, const char* option, const char* what, int most) {
+  std::vector<int> out;
+  for (const auto& s : split_list(text)) {
+    try {
+      size_t used = 0;
+      int n = std::stoi(s, &used);
+      if (used != s.size() || n < 1 || n > most) throw std::out_of_range("n");
+      out.push_back(n);
+    } catch (const std::exception&) {
+      fail(Errc::kInvalidInput, "{} takes {} from 1 to {}, not '{}'", option, what, most, s);
+    }
+  }
+  return out;
+}
+
 std::string human_ns(int64_t ns) {
   if (ns < 0) return "-";
   if (ns < 10'000) return fmt::format("{} ns", ns);
@@ -97,7 +113,8 @@ void print_summary(const rep::Results& r, std::ostream& out) {
 
 int run_command(RunConfig cfg, const std::string& backends, const std::string& workloads,
                 const std::vector<std::string>& backend_opts, const std::vector<std::string>& variants,
-                const std::string& scale_out, bool wait_for_host, const std::vector<wl::ExecSpec>& execs) {
+                const std::string& scale_out, const std::string& family_sizes, bool wait_for_host,
+                const std::vector<wl::ExecSpec>& execs) {
   cfg.backends = split_list(backends);
   for (const auto& v : variants) cfg.variants.push_back(parse_variant(v));
   cfg.workloads = split_list(workloads);
@@ -113,15 +130,8 @@ int run_command(RunConfig cfg, const std::string& backends, const std::string& w
     cfg.workloads.push_back(wl::exec_display_name(e));
   }
   wl::check_workload_names(cfg.workloads, cfg.execs);
-  for (const auto& s : split_list(scale_out)) {
-    try {
-      int n = std::stoi(s);
-      if (n < 1 || n > 256) throw std::out_of_range("n");
-      cfg.scale_out.push_back(n);
-    } catch (const std::exception&) {
-      fail(Errc::kInvalidInput, "--scale-out takes container counts from 1 to 256, not '{}'", s);
-    }
-  }
+  cfg.scale_out = parse_counts(scale_out, "--scale-out", "container counts", 256);
+  cfg.family_sizes = parse_counts(family_sizes, "--family-sizes", "image counts", 64);
   for (const auto& o : backend_opts) {
     auto colon = o.find(':');
     if (colon == std::string::npos || colon == 0)
@@ -182,7 +192,7 @@ int list_workloads(bool json) {
 void add_run_commands(CLI::App& app, Commands& out) {
   struct Opts {
     RunConfig cfg;
-    std::string backends, workloads, scale_out;
+    std::string backends, workloads, scale_out, family_sizes;
     std::vector<std::string> backend_opts, variants;
     std::vector<std::string> execs, exec_names, readies;  // --exec, --exec-name, --ready
     bool no_warmup = false;
@@ -240,6 +250,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
                   "rows it names)")
       ->allow_extra_args(false);
   run->add_option("--scale-out", o->scale_out, "container counts for scale-out (default 1,2,4,8,16)");
+  run->add_option("--family-sizes", o->family_sizes, "image counts for image-family (default 1,2,4,8; at most 64)");
   run->add_option("--until-ci", o->until_ci_pct,
                   "after --repeat rounds, more rounds of a workload while the 95 % interval of one of its medians "
                   "is wider than PCT % of it (up to --max-repeat)")
@@ -286,7 +297,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
                      if (opt == exec_name_opt && nn < o->exec_names.size()) in_order.emplace_back("exec-name", o->exec_names[nn++]);
                      if (opt == ready_opt && nr < o->readies.size()) in_order.emplace_back("ready", o->readies[nr++]);
                    }
-                   return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->variants, o->scale_out, !o->no_wait,
+                   return run_command(cfg, o->backends, o->workloads, o->backend_opts, o->variants, o->scale_out, o->family_sizes, !o->no_wait,
                                       wl::pair_exec_options(in_order));
                  }});
 

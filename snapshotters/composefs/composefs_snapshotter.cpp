@@ -291,6 +291,7 @@ void register_composefs(Registry& registry) {
   spec.caps = Capabilities{Granularity::kFile, true, true,
                            "overlayfs with data-only lower layers (Linux 6.5+), trusted xattrs on the work directory's "
                            "file system, CAP_SYS_ADMIN"};
+  spec.caps.disk_sharing = spec.caps.cache_sharing = "file content";  // one object per distinct content
   spec.options = {{"verify", "stat|digest",
                    "what preparing a snapshot checks of the objects its parent refers to: stat (default: each exists "
                    "with its size and its store mtime stamp, else it is hashed) or digest (each is hashed)"},

@@ -70,6 +70,7 @@ void register_copy(Registry& registry) {
   spec.name = kCopyName;
   spec.description = "naive full copy of the parent tree on prepare (Docker vfs / containerd native baseline)";
   spec.caps = Capabilities{Granularity::kTree, false, true, "CAP_SYS_ADMIN for bind mounts, disk space for full copies"};
+  spec.caps.disk_sharing = spec.caps.cache_sharing = "none";  // every container a copy of its own
   spec.options = {{"threads", "N", "copy worker threads (default: one per CPU)"}};
   spec.probe = probe_copy;
   spec.create = [](const std::string& root, const BackendOptions& options) -> std::unique_ptr<Snapshotter> {
