@@ -54,7 +54,10 @@ class FamilyExecutor final : public ShapeExecutor {
       PreparedImage pi = make_image_importer(c)(*b.sn, b.name);
       if (!pi.cached) log::info("image-family: imported {} into {} in {:.1f} s", mb.ref, b.name, pi.import_ns / 1e9);
       mb.top = pi.top;
-      mb.plan = wl::startup_read_plan(list_image_files(*b.sn, mb.top, ctx_.containers), seed);
+      auto it = ctx_.family_plans.find(mb.ref);
+      if (it == ctx_.family_plans.end())
+        it = ctx_.family_plans.emplace(mb.ref, wl::startup_read_plan(list_image_files(*b.sn, mb.top, ctx_.containers), seed)).first;
+      mb.plan = it->second;
       mb.read_bytes = mb.plan.value("bytes", int64_t{0});
       out.push_back(std::move(mb));
     }

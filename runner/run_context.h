@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -50,6 +51,9 @@ struct RunContext {
   Hygiene hygiene;
   Retirement retired;
   std::vector<Backend> backends;
+  // image-family: each member image's read plan, by image reference, made once from its files
+  // on the first backend that imported it (the merged view, so the plan, is the same on all).
+  std::map<std::string, nlohmann::json> family_plans;
 
   // Hygiene before a measurement (repeat < 0: the warm-up, whose noise is not recorded).
   void before_measurement(int repeat) {
