@@ -11,8 +11,9 @@
 namespace cowbench {
 
 // {"layer_bytes": N, "layer_image_bytes": M | null} for the committed chain ending at `top`:
-// N sums usage().size of every layer (the bytes each layer allocates on its own: its
-// directory, its own extents, or, erofs, its image file), M the sizes of the layers' image
+// N is what the layers take together on disk (Snapshotter::distinct_bytes: each layer's own
+// directory, or erofs image file, summed; for block-sharing backends the union of the layers'
+// extents, what a clone shares with its parent counted once), M the sizes of the layers' image
 // files (Usage::image_bytes), null when the backend keeps its layers as directories. Both
 // null (with a debug line) when a layer cannot be measured: the run goes on without them.
 nlohmann::json layer_disk(snap::Snapshotter& sn, const std::string& top);

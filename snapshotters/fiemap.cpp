@@ -8,7 +8,9 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -94,7 +96,13 @@ ExtentUsage file_extent_usage(int fd, const std::string& what) {
   return u;
 }
 
-ExtentUsage extent_usage(const std::string& path) {
+namespace {
+
+// Walks `path` without following symlinks or crossing into other mounts (nor btrfs subvolumes
+// below it), each inode once: regular files go to on_file (open, read-only), the rest to
+// on_other.
+void walk_inodes(const std::string& path, const std::function<void(const struct stat&)>& on_other,
+                 const std::function<void(int fd, const struct stat&, const char* what)>& on_file) {
   std::string p = path;
   char* paths[] = {p.data(), nullptr};
   FTS* fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, nullptr);
@@ -103,7 +111,6 @@ ExtentUsage extent_usage(const std::string& path) {
     FTS* f;
     ~Closer() { fts_close(f); }
   } closer{fts};
-  ExtentUsage u;
   std::set<std::pair<dev_t, ino_t>> linked;
   dev_t dev = 0;
   while (FTSENT* e = fts_read(fts)) {
@@ -126,8 +133,7 @@ ExtentUsage extent_usage(const std::string& path) {
     }
     if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && !linked.insert({st.st_dev, st.st_ino}).second) continue;
     if (!S_ISREG(st.st_mode)) {
-      u.inodes += 1;
-      u.exclusive_bytes += allocated(st);
+      on_other(st);
       continue;
     }
     Fd fd(open(e->fts_accpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
@@ -135,10 +141,51 @@ ExtentUsage extent_usage(const std::string& path) {
       if (errno == ENOENT) continue;
       fail_sys("open {}", e->fts_path);
     }
-    u += file_extent_usage(fd.get(), e->fts_path);
+    on_file(fd.get(), st, e->fts_path);
   }
   if (errno != 0) fail_sys("walk {}", path);
+}
+
+}  // namespace
+
+ExtentUsage extent_usage(const std::string& path) {
+  ExtentUsage u;
+  walk_inodes(
+      path,
+      [&](const struct stat& st) {
+        u.inodes += 1;
+        u.exclusive_bytes += allocated(st);
+      },
+      [&](int fd, const struct stat&, const char* what) { u += file_extent_usage(fd, what); });
   return u;
+}
+
+uint64_t distinct_extent_bytes(const std::vector<std::string>& paths) {
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [physical, physical + length)
+  uint64_t own = 0;                                   // what has no address to share: inline data, non-regular inodes
+  std::vector<Extent> ex;
+  for (const auto& path : paths)
+    walk_inodes(
+        path, [&](const struct stat& st) { own += allocated(st); },
+        [&](int fd, const struct stat& st, const char* what) {
+          ex.clear();
+          if (!file_extents(fd, what, ex)) {
+            own += allocated(st);
+            return;
+          }
+          for (const Extent& e : ex) {
+            if (e.inline_data() || e.physical == 0) own += e.length;
+            else ranges.emplace_back(e.physical, e.physical + e.length);
+          }
+        });
+  std::sort(ranges.begin(), ranges.end());
+  uint64_t total = own, end = 0;
+  for (const auto& [lo, hi] : ranges) {
+    if (hi <= end) continue;
+    total += hi - std::max(lo, end);
+    end = hi;
+  }
+  return total;
 }
 
 }  // namespace cowbench::snap

@@ -47,4 +47,9 @@ bool file_extents(int fd, const std::string& what, std::vector<Extent>& out, boo
 // other inodes (directories, symlinks) add their allocated blocks as exclusive bytes.
 ExtentUsage extent_usage(const std::string& path);
 
+// The bytes the trees `paths` take together on their file system, data two of them share
+// (clones, btrfs snapshots) counted once: the union of their data extents' physical ranges,
+// plus inline data and what other inodes allocate. Walks as extent_usage does.
+uint64_t distinct_extent_bytes(const std::vector<std::string>& paths);
+
 }  // namespace cowbench::snap

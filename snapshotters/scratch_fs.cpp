@@ -324,6 +324,12 @@ Usage ScratchStoreSnapshotter::usage_of(const Record& r, const std::vector<Recor
                static_cast<int64_t>(u.shared_bytes)};
 }
 
+int64_t ScratchStoreSnapshotter::distinct_of(const std::vector<Record>& rs) {
+  std::vector<std::string> dirs;
+  for (const auto& r : rs) dirs.push_back(fs_dir(r.id));
+  return static_cast<int64_t>(distinct_extent_bytes(dirs));
+}
+
 void ScratchStoreSnapshotter::close_storage() { scratch_->close(); }
 
 BackendSpec scratch_backend_spec(ScratchBackend backend) {

@@ -109,6 +109,7 @@ class ScratchStoreSnapshotter : public StoreSnapshotter {
 
   std::vector<Mount> mounts_of(const Record& r, const std::vector<Record>& parents) override;
   Usage usage_of(const Record& r, const std::vector<Record>& parents) override;
+  int64_t distinct_of(const std::vector<Record>& rs) override;  // the union of their extents
   void close_storage() override;
 
  private:

@@ -111,6 +111,14 @@ class Snapshotter {
 
   // The snapshot's own disk usage (see Usage). Valid for every kind.
   virtual Usage usage(const std::string& key) = 0;
+  // The bytes the snapshots `keys` take together, what two of them share counted once. The
+  // default sums usage().size, right where each snapshot allocates its own (layer
+  // directories); block-sharing backends count the union of their extents.
+  virtual int64_t distinct_bytes(const std::vector<std::string>& keys) {
+    int64_t n = 0;
+    for (const auto& k : keys) n += usage(k).size;
+    return n;
+  }
 
   // The mounts of an active snapshot or view. Committed snapshots have none (kFailedPrecondition).
   virtual std::vector<Mount> mounts(const std::string& key) = 0;

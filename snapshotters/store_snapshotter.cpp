@@ -145,6 +145,20 @@ Usage StoreSnapshotter::usage(const std::string& key) {
   return usage_of(r, store_.chain(r.info.parent));
 }
 
+int64_t StoreSnapshotter::distinct_bytes(const std::vector<std::string>& keys) {
+  std::lock_guard lock(mu_);
+  check_open();
+  std::vector<Record> rs;
+  for (const auto& k : keys) rs.push_back(store_.get(k));
+  return distinct_of(rs);
+}
+
+int64_t StoreSnapshotter::distinct_of(const std::vector<Record>& rs) {
+  int64_t n = 0;
+  for (const auto& r : rs) n += usage_of(r, store_.chain(r.info.parent)).size;
+  return n;
+}
+
 std::vector<Mount> StoreSnapshotter::mounts(const std::string& key) {
   std::lock_guard lock(mu_);
   check_open();

@@ -21,6 +21,7 @@ class StoreSnapshotter : public Snapshotter {
   Info stat(const std::string& key) override;
   Info update(const Info& info, const std::vector<std::string>& fieldpaths = {}) override;
   Usage usage(const std::string& key) override;
+  int64_t distinct_bytes(const std::vector<std::string>& keys) override;
   std::vector<Mount> mounts(const std::string& key) override;
   std::vector<Mount> prepare(const std::string& key, const std::string& parent, const Labels& labels = {}) override;
   std::vector<Mount> view(const std::string& key, const std::string& parent, const Labels& labels = {}) override;
@@ -50,6 +51,8 @@ class StoreSnapshotter : public Snapshotter {
   virtual void remove_storage(uint64_t id);
   // Usage of the snapshot alone (default: allocated bytes and inodes of fs_dir).
   virtual Usage usage_of(const Record& r, const std::vector<Record>& parents);
+  // What the snapshots `rs` take together (default: the sum of usage_of).
+  virtual int64_t distinct_of(const std::vector<Record>& rs);
   // Releases backend resources at close() (default: nothing).
   virtual void close_storage();
 

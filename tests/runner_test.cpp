@@ -382,9 +382,9 @@ TEST_F(Runner, ScaleOutAndContainerdBench) {
 
 // image-family on real backends: members imported, one container each; what each backend shares
 // shows in its disk and page-cache growth (layer backends share the base and runtimes, composefs
-// also the vendored libraries, copy nothing).
+// also the vendored libraries, copy nothing; reflink's clones share blocks, not cached pages).
 TEST_F(Runner, ImageFamilySharesWhatEachBackendShares) {
-  for (const char* name : {"overlayfs", "composefs", "copy"}) {
+  for (const char* name : {"overlayfs", "composefs", "copy", "reflink"}) {
     const auto& spec = snap::builtin_registry().get(name);
     if (auto a = spec.probe(tmp_->path()); !a.available) GTEST_SKIP() << name << " unavailable: " << a.reason;
     cfg_.backends.push_back(name);
@@ -413,6 +413,11 @@ TEST_F(Runner, ImageFamilySharesWhatEachBackendShares) {
   for (const auto& [path, f] : img::index_image(m1).entries) file_bytes += static_cast<int64_t>(f.size);
   EXPECT_GE(x("overlayfs", 1, "image_bytes"), file_bytes);
   EXPECT_LT(x("overlayfs", 1, "image_bytes"), file_bytes + file_bytes / 5);
+  // On reflink every layer is a clone of its parent: counted by physical extent, the chain holds
+  // each byte once (each layer's exclusive extents alone would leave out all it shares).
+  EXPECT_GE(x("reflink", 1, "image_bytes"), file_bytes);
+  EXPECT_LT(x("reflink", 1, "image_bytes"), file_bytes + file_bytes / 5);
+  EXPECT_LT(x("reflink", 3, "image_bytes"), x("overlayfs", 3, "image_bytes") + x("overlayfs", 3, "image_bytes") / 5);
   // Members 2 and 3 add runtime B (about 10 MB) and two apps (about 5.5 MB each).
   EXPECT_GT(x("overlayfs", 3, "image_bytes"), x("overlayfs", 1, "image_bytes") + (15 << 20));
   // composefs stores the vendored libraries once (3 MiB shared by the runtimes, 2 MiB by the

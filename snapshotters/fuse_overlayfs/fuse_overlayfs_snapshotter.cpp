@@ -73,7 +73,6 @@ void register_fuse_overlayfs(Registry& registry) {
   // file system's cache, so containers on one parent do not share cached pages (64 MiB
   // read through two mounts: 64 MiB cached for the lower file plus 64 MiB per mount).
   spec.caps = Capabilities{Granularity::kFile, false, true, "the fuse-overlayfs program and /dev/fuse", true};
-  spec.caps.cache_sharing = "none";  // each mount caches its own pages (besides the lower files' own)
   spec.options = daemon_option_docs(kOptions);
   spec.probe = probe_fuse_overlayfs;
   spec.create = fuse_daemon_create(kFuseOverlayfsName, kOptions, fuse_overlayfs_binary,

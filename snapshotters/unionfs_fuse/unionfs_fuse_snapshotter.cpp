@@ -83,7 +83,6 @@ void register_unionfs_fuse(Registry& registry) {
   // system's cache, and libfuse drops it at every open unless kernel_cache=on: containers on
   // one parent share none of it. Deleting a lower file only whiteouts it: no copy first.
   spec.caps = Capabilities{Granularity::kFile, false, true, "the unionfs-fuse program (libfuse 2) and /dev/fuse", false};
-  spec.caps.cache_sharing = "none";  // each mount caches its own pages (besides the lower files' own)
   spec.options = daemon_option_docs(kOptions);
   // The slowest backend (five times overlayfs's startup) and not in the first round's five:
   // `--backends unionfs-fuse` or `--backends all`.
