@@ -191,6 +191,20 @@ void remove_tree(const std::string& path) {
   if (rmdir(path.c_str()) != 0 && errno != ENOENT) fail_sys("remove {}", path);
 }
 
+void empty_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  {
+    DIR* d = opendir(dir.c_str());
+    if (!d) fail_sys("open {}", dir);
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(std::move(n));
+    }
+    closedir(d);
+  }
+  for (const auto& n : names) remove_tree(path_join(dir, n));
+}
+
 DiskUsage disk_usage(const std::string& path) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) fail_sys("stat {}", path);

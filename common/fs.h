@@ -30,6 +30,10 @@ void write_file_atomic(const std::string& path, std::string_view content, mode_t
 // naming the mount, after removing what it could. A missing path is not an error.
 void remove_tree(const std::string& path);
 
+// Removes everything inside the directory `dir` (remove_tree of each entry), keeping `dir`
+// itself with its owner and mode: a tree packed into an image leaves its mount point.
+void empty_dir(const std::string& dir);
+
 struct DiskUsage {
   uint64_t bytes = 0;   // allocated bytes (st_blocks * 512), each inode counted once
   uint64_t inodes = 0;  // inodes, hard links counted once, the root included

@@ -505,10 +505,14 @@ void TreeCopier::copy_file(FileTask& t, TreeCopyStats& st) {
     if (!t.dst) fail_sys("create {}", dst_path(rel()));
   }
   int out = t.dst.get();
-  if (options_.data == TreeCopyOptions::Data::kReflink)
+  if (options_.data == TreeCopyOptions::Data::kReflink) {
     reflink(in.get(), out, t);
-  else if (t.meta.size > 0)
+  } else if (options_.data == TreeCopyOptions::Data::kHoles) {
+    if (t.meta.size > 0 && ftruncate(out, static_cast<off_t>(t.meta.size)) != 0)
+      fail_sys("set the size of {}", dst_path(rel()));
+  } else if (t.meta.size > 0) {
     copy_data(in.get(), out, t);
+  }
   // Owner first (chown clears setuid bits and security.capability), then xattrs, mode, times.
   if (chown_needed(t.meta) && fchown(out, t.meta.uid, t.meta.gid) != 0) fail_sys("set owner of {}", dst_path(rel()));
   copy_xattrs_fd(in.get(), out, [&] { return rel(); });

@@ -10,6 +10,8 @@ struct TreeCopyOptions {
   enum class Data {
     kCopy,     // copy file data (copy_file_range / io_uring), keeping sparse holes
     kReflink,  // share file data with FICLONE (XFS reflink=1, btrfs); fails where unsupported
+    kHoles,    // no data: every regular file is a hole of its size (trees of stubs whose data lives
+               // elsewhere; a file system that reports no holes, as EROFS, must not make them zeros)
   };
   Data data = Data::kCopy;
   unsigned threads = 0;  // threads that copy, the calling thread included; 0 = one per online CPU

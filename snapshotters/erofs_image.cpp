@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "common/error.h"
 #include "common/fd.h"
@@ -77,7 +78,8 @@ std::optional<std::string> find_mkfs_erofs(const std::string& program) {
   return find_program(program.empty() ? kMkfsErofs : program);
 }
 
-uint64_t build_erofs_image(const std::string& source_dir, const std::string& out_file, const std::string& mkfs) {
+uint64_t build_erofs_image(const std::string& source_dir, const std::string& out_file, const std::string& mkfs,
+                           ErofsFiles files) {
   std::optional<std::string> prog = find_mkfs_erofs(mkfs);
   if (!prog) {
     if (!mkfs.empty())
@@ -88,9 +90,12 @@ uint64_t build_erofs_image(const std::string& source_dir, const std::string& out
   }
   std::string tmp = out_file + ".tmp";
   if (unlink(tmp.c_str()) != 0 && errno != ENOENT) fail_sys("remove a stale {}", tmp);
-  // No -z: uncompressed, as containerd's EROFS differ makes layers by default. xattrs stay
+  // No -z for data: uncompressed, as containerd's EROFS differ makes layers by default. xattrs stay
   // on (the default tolerance); device nodes, whiteouts among them, are copied as they are.
-  ProgramResult r = run_program({*prog, "--quiet", "--preserve-mtime", tmp, source_dir});
+  std::vector<std::string> argv = {*prog, "--quiet", "--preserve-mtime"};
+  if (files == ErofsFiles::kStubs) argv.insert(argv.end(), {"-zlz4", "-C1048576", "-Eztailpacking"});
+  argv.insert(argv.end(), {tmp, source_dir});
+  ProgramResult r = run_program(argv);
   if (std::string how = program_failure(r.status); !how.empty()) {
     unlink(tmp.c_str());
     fail(Errc::kFailure, "cannot make the EROFS image {} of {}: {} failed ({}): {}", out_file, source_dir, *prog, how,

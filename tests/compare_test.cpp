@@ -218,7 +218,9 @@ TEST(Compare, ABackendWideSlowdownAddsUp) {
       EXPECT_EQ(r.verdict, Verdict::kRegression) << "q " << r.q;
       EXPECT_NEAR(r.change, 0.3, 0.15);
       for (const auto& w : c.rows)
-        if (w.method == Method::kT && w.backend == "reflink" && w.metric == r.metric) EXPECT_LT(r.q, w.q) << w.workload;
+        if (w.method == Method::kT && w.backend == "reflink" && w.metric == r.metric) {
+          EXPECT_LT(r.q, w.q) << w.workload;
+        }
     } else if (r.method == Method::kCombined) {
       EXPECT_NE(r.verdict, Verdict::kRegression) << r.backend;
     }

@@ -46,10 +46,14 @@ class Erofs : public ::testing::Test {
     if (auto why = root_skip_reason()) GTEST_SKIP() << *why;
     tmp_ = std::make_unique<TempDir>(scratch_root(), "erofs");
     auto a = spec().probe(tmp_->path());
-    if (!a.available) GTEST_SKIP() << "erofs unavailable: " << a.reason;
+    if (!a.available) {
+      GTEST_SKIP() << "erofs unavailable: " << a.reason;
+    }
   }
   void TearDown() override {
-    if (tmp_) EXPECT_EQ(left_behind(tmp_->path()), "") << "nothing may stay mounted or attached";
+    if (tmp_) {
+      EXPECT_EQ(left_behind(tmp_->path()), "") << "nothing may stay mounted or attached";
+    }
   }
   static const snap::BackendSpec& spec() { return snap::builtin_registry().get("erofs"); }
   std::string root() const { return path_join(tmp_->path(), "root"); }

@@ -127,11 +127,15 @@ TEST_P(ImageImport, SynthRoundTrip) {
   view_of(r.top, [&](const std::string& dir) {
     char value[64] = {};
     ssize_t n = getxattr(path_join(dir, "etc/app.conf").c_str(), "user.cowbench.tag", value, sizeof value);
-    if (keeps_xattrs()) EXPECT_EQ(std::string(value, n > 0 ? n : 0), "tiny") << GetParam() << ": xattrs must survive";
+    if (keeps_xattrs()) {
+      EXPECT_EQ(std::string(value, n > 0 ? n : 0), "tiny") << GetParam() << ": xattrs must survive";
+    }
     struct stat a {}, b {};
     ASSERT_EQ(lstat(path_join(dir, "usr/bin/tool1").c_str(), &a), 0);
     ASSERT_EQ(lstat(path_join(dir, "usr/bin/tool1-copy").c_str(), &b), 0);
-    if (keeps_cross_layer_links()) EXPECT_EQ(a.st_ino, b.st_ino) << "a hard link across layers";
+    if (keeps_cross_layer_links()) {
+      EXPECT_EQ(a.st_ino, b.st_ino) << "a hard link across layers";
+    }
   });
   // Every intermediate layer is a valid image of its own.
   img::IndexBuilder b;

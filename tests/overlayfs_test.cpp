@@ -23,7 +23,9 @@ class Overlayfs : public ::testing::Test {
     if (!a.available) GTEST_SKIP() << "overlayfs unavailable: " << a.reason;
   }
   void TearDown() override {
-    if (tmp_) EXPECT_TRUE(mounts_under(tmp_->path()).empty());
+    if (tmp_) {
+      EXPECT_TRUE(mounts_under(tmp_->path()).empty());
+    }
   }
   static const snap::BackendSpec& spec() { return snap::builtin_registry().get("overlayfs"); }
 

@@ -60,8 +60,9 @@ TEST(ReportRun, RealRunIsValidAndItsReportsAreDrawn) {
   std::set<std::string> ran;
   for (const auto& run : r.runs) ran.insert(run.backend);
   for (const auto& name : snap::builtin_registry().names())
-    if (snap::builtin_registry().get(name).in_default)
+    if (snap::builtin_registry().get(name).in_default) {
       EXPECT_TRUE(ran.count(name) || r.config["skipped_backends"].contains(name)) << name << " neither ran nor was skipped";
+    }
 
   // The file the runner wrote is valid against the published schema.
   std::string json_path = path_join(cfg.out, "results.json");

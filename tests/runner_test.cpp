@@ -69,8 +69,9 @@ class Runner : public ::testing::Test {
     EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "a run must leave nothing mounted";
     // Containers may wait for the end of the matrix to be removed, but not longer.
     std::string containers = path_join(cfg_.workdir, "containers");
-    if (std::filesystem::exists(containers))
+    if (std::filesystem::exists(containers)) {
       EXPECT_TRUE(std::filesystem::is_empty(containers)) << "a run must remove its containers";
+    }
   }
 
   std::unique_ptr<HostLock> host_lock_;  // the matrix measures: one measurement on this host at a time

@@ -36,7 +36,9 @@ class Sandbox : public ::testing::Test {
     make_dirs(rootfs_);
   }
   void TearDown() override {
-    if (tmp_) EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "the sandbox must leave nothing mounted";
+    if (tmp_) {
+      EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "the sandbox must leave nothing mounted";
+    }
   }
 
   SandboxOptions options(const std::string& key) {
@@ -134,7 +136,9 @@ TEST_F(Sandbox, CgroupCountsTheContainer) {
   CgroupStats s = cg.stats();
   EXPECT_GT(s.user_ns, 1'000'000) << layout.describe();
   EXPECT_GE(s.page_cache_bytes, 4 << 20) << layout.describe();
-  if (!layout.v2_root.empty()) EXPECT_GT(cg.id(), 0u);
+  if (!layout.v2_root.empty()) {
+    EXPECT_GT(cg.id(), 0u);
+  }
   cg.close();
 }
 
@@ -161,7 +165,9 @@ TEST_F(Sandbox, PinsTheWorkloadToItsCpu) {
 TEST(ContainerCpu, ChoiceAndBadInput) {
   EXPECT_EQ(choose_container_cpu("none"), -1);
   int last = choose_container_cpu("last");
-  if (last >= 0) EXPECT_EQ(choose_container_cpu(std::to_string(last)), last);
+  if (last >= 0) {
+    EXPECT_EQ(choose_container_cpu(std::to_string(last)), last);
+  }
   for (const char* bad : {"auto-ish", "-1", "1x", "", "100000"}) {
     try {
       choose_container_cpu(bad);

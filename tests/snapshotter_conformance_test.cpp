@@ -464,6 +464,8 @@ std::string param_name(const ::testing::TestParamInfo<std::string>& info) { retu
 std::vector<std::string> params() {
   std::vector<std::string> out = snap::builtin_registry().names();
   for (const char* p : {"overlayfs[metacopy=on]", "overlayfs[index=on]", "overlayfs[redirect_dir=on]"}) out.push_back(p);
+  // composefs's other form of metadata trees (the default is EROFS images where they work).
+  out.push_back("composefs[metadata=dir]");
   // And overlayfs with every layer on one cloning file system (copy-up by clone).
   out.insert(out.end(), {"overlayfs[fs=xfs]", "overlayfs[fs=btrfs]"});
   return out;

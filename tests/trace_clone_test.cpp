@@ -112,7 +112,9 @@ class CloneKinds : public ::testing::TestWithParam<Param> {
   void TearDown() override {
     if (sn_) sn_->close();
     sn_.reset();
-    if (tmp_) EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "a test must leave nothing mounted";
+    if (tmp_) {
+      EXPECT_TRUE(mounts_under(tmp_->path()).empty()) << "a test must leave nothing mounted";
+    }
   }
 
   // Runs container_ops in a container of sn_ on `mounts`, watched by the tracer.
@@ -218,9 +220,13 @@ TEST_P(CloneKinds, TracedEqualsGroundTruthEqualsFiemap) {
   expect_kinds(c.copyup_kinds, want, "traced");
   EXPECT_EQ(c.copyup_events, truth.files) << c.extra.dump(1);
   EXPECT_EQ(c.copyup_bytes, truth.bytes) << c.extra.dump(1);
-  if (clones) EXPECT_GT(c.extra.value("clone_events", int64_t{0}), 0) << c.extra.dump(1);
+  if (clones) {
+    EXPECT_GT(c.extra.value("clone_events", int64_t{0}), 0) << c.extra.dump(1);
+  }
   // The storage of a scratch file system is named like reflink's.
-  if (!fs.empty() && !sn_->storage().loop_device.empty()) EXPECT_EQ(sn_->storage().fs, fs);
+  if (!fs.empty() && !sn_->storage().loop_device.empty()) {
+    EXPECT_EQ(sn_->storage().fs, fs);
+  }
   sn_->remove("c");
 }
 

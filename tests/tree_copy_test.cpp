@@ -400,6 +400,30 @@ Error expect_error(Fn&& fn) {
   return Error(Errc::kFailure, "no error");
 }
 
+// Data::kHoles: each regular file is a hole of its size with its xattrs and mode, even where
+// the source holds data (as an EROFS tree reports for every byte of a stub).
+class TreeCopyHoles : public TreeCopy {};
+TEST_F(TreeCopyHoles, FilesBecomeHolesOfTheirSize) {
+  TreeBuilder b(src_);
+  b.file("data", std::string(1 << 20, 'd'), 0640);
+  b.xattr("data", "trusted.overlay.redirect", "/ab/cdef");
+  b.dir("sub", 0755);
+  b.file("sub/empty", "", 0600);
+  TreeCopyOptions o;
+  o.data = TreeCopyOptions::Data::kHoles;
+  TreeCopyStats st = copy_tree(src_, dst_, o);
+  EXPECT_EQ(st.files, 2u);
+  struct stat d {};
+  ASSERT_EQ(lstat((dst_ + "/data").c_str(), &d), 0);
+  EXPECT_EQ(d.st_size, 1 << 20);
+  EXPECT_EQ(d.st_blocks, 0) << "no data may be written";
+  EXPECT_EQ(d.st_mode & 07777, 0640u);
+  EXPECT_EQ(xattrs_of(dst_ + "/data").at("trusted.overlay.redirect"), "/ab/cdef");
+  EXPECT_EQ(read_file(dst_ + "/data"), std::string(1 << 20, '\0'));
+  ASSERT_EQ(lstat((dst_ + "/sub/empty").c_str(), &d), 0);
+  EXPECT_EQ(d.st_size, 0);
+}
+
 TEST_F(TreeCopyErrors, NonEmptyDestinationIsRefused) {
   TreeBuilder(src_).file("a", "a");
   TreeBuilder(dst_).file("already", "here");

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +24,7 @@
 #include "common/mount.h"
 #include "snapshotters/composefs/metadata_tree.h"
 #include "snapshotters/composefs/object_store.h"
+#include "snapshotters/erofs_image.h"
 #include "snapshotters/overlayfs/overlayfs_snapshotter.h"
 #include "snapshotters/probe_util.h"
 #include "snapshotters/store_snapshotter.h"
@@ -40,10 +42,18 @@ constexpr const char* kComposefsName = "composefs";
 const std::vector<std::string> kLayerOptions = {"metacopy=on", "redirect_dir=on"};
 
 // Files of a snapshot directory.
-constexpr const char* kMeta = "meta";          // a committed snapshot's metadata tree
+constexpr const char* kMeta = "meta";          // a committed snapshot's metadata tree (dir form), or its image's mount point
+constexpr const char* kMetaImage = "meta.erofs";  // the EROFS form: the metadata tree packed by mkfs.erofs
 constexpr const char* kManifest = "objects";   // the objects it refers to (HEX SIZE lines)
 constexpr const char* kOwnUsage = "usage.json";  // the objects its commit added to the store
 constexpr const char* kParentMeta = "parent";  // an active snapshot's parent id (its metadata tree)
+
+// How a commit keeps its metadata tree.
+enum class MetaForm {
+  kErofs,  // packed into SNAPSHOT/meta.erofs, mounted read-only on SNAPSHOT/meta while the backend is open
+  kDir,    // the directory SNAPSHOT/meta itself
+};
+const char* meta_form_name(MetaForm f) { return f == MetaForm::kErofs ? "erofs" : "dir"; }
 
 const std::string& option_safe_root(const std::string& root) {
   if (root.find_first_of(":,") != std::string::npos)
@@ -53,14 +63,32 @@ const std::string& option_safe_root(const std::string& root) {
 
 class ComposefsSnapshotter final : public StoreSnapshotter {
  public:
-  ComposefsSnapshotter(const std::string& root, VerifyMode verify, bool sync)
+  // `form`: how commits keep their metadata trees; nullopt: EROFS images where they work here, else directories.
+  ComposefsSnapshotter(const std::string& root, VerifyMode verify, bool sync, std::optional<MetaForm> form)
       : StoreSnapshotter(option_safe_root(root)), verify_(verify) {
     Availability a = probe_composefs(root);
     if (!a.available) fail(Errc::kUnsupported, "composefs cannot keep snapshots in {}: {}", root, a.reason);
+    if (form) {
+      form_ = *form;
+      if (form_ == MetaForm::kErofs) {
+        Availability e = probe_erofs_metadata(root);
+        if (!e.available) fail(Errc::kUnsupported, "composefs metadata=erofs cannot work in {}: {}", root, e.reason);
+      }
+    } else {
+      Availability e = probe_erofs_metadata(root);
+      form_ = e.available ? MetaForm::kErofs : MetaForm::kDir;
+      if (!e.available) log::info("composefs: metadata trees kept as directories ({})", e.reason);
+    }
+    log::debug("composefs: commits keep their metadata trees in the {} form", meta_form_name(form_));
     store_ = std::make_unique<ObjectStore>(path_join(root, "objects"), sync);
     recover();
     load_manifests();
     if (uint64_t n = store_->sweep()) log::info("composefs: removed {} objects no snapshot holds", n);
+  }
+
+  ~ComposefsSnapshotter() override {
+    std::lock_guard lock(images_mu_);
+    unmount_images();
   }
 
   std::string_view backend() const noexcept override { return kComposefsName; }
@@ -77,7 +105,7 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
     verify_parent(p);
     // The merged root takes the upper dir's owner and mode: inherit the parent's.
     struct stat st {};
-    std::string pmeta = metadata_lower(p.id);
+    std::string pmeta = hold_meta(r.id, p.id);
     if (::stat(pmeta.c_str(), &st) != 0) fail_sys("stat {}", pmeta);
     if (chown(fs.c_str(), st.st_uid, st.st_gid) != 0) fail_sys("chown {}", fs);
     if (chmod(fs.c_str(), st.st_mode & 07777) != 0) fail_sys("chmod {}", fs);
@@ -91,7 +119,7 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
   std::vector<Mount> mounts_of(const Record& r, const std::vector<Record>& parents) override {
     bool ro = r.info.kind == Kind::kView;
     if (parents.empty()) return {Mount{"bind", fs_dir(r.id), {ro ? "ro" : "rw", "rbind"}}};
-    std::string lowers = metadata_lower(parents.front().id) + "::" + store_->dir();
+    std::string lowers = hold_meta(r.id, parents.front().id) + "::" + store_->dir();
     Mount m{"overlay", "overlay", {}};
     if (!ro) {
       m.options = {"workdir=" + path_join(snapshot_dir(r.id), "work"), "upperdir=" + fs_dir(r.id)};
@@ -105,7 +133,7 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
   void commit_storage(const Record& r) override {
     std::string dir = snapshot_dir(r.id), meta = path_join(dir, kMeta), manifest = path_join(dir, kManifest);
     std::string parent;
-    if (std::string p = path_join(dir, kParentMeta); path_exists(p)) parent = metadata_lower(std::stoull(read_file(p)));
+    if (std::string p = path_join(dir, kParentMeta); path_exists(p)) parent = hold_meta(r.id, std::stoull(read_file(p)));
     remove_tree(meta);  // a commit that failed before
     make_dirs(meta, 0755);
     try {
@@ -113,16 +141,23 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
       composefs::build_metadata_tree(parent, fs_dir(r.id), meta, batch);
       std::vector<ObjectRef> refs = composefs::tree_objects(meta);
       write_file_atomic(manifest, composefs::format_manifest(refs), 0600, false);
-      nlohmann::json own = {{"objects", batch.new_objects()}, {"bytes", batch.new_bytes()}};
+      // The objects its commit added; meta_inodes: its tree's inodes (what an image holds, too).
+      nlohmann::json own = {{"objects", batch.new_objects()},
+                            {"bytes", batch.new_bytes()},
+                            {"meta_inodes", disk_usage(meta).inodes}};
       write_file_atomic(path_join(dir, kOwnUsage), own.dump(), 0600, false);
-      // Publishing is where an EROFS form would pack `meta` (mkfs.erofs) and mount it.
+      // The EROFS form packs the tree; its directory stays as the image's mount point.
+      if (form_ == MetaForm::kErofs) {
+        build_erofs_image(meta, path_join(dir, kMetaImage), "", ErofsFiles::kStubs);
+        empty_dir(meta);
+      }
       batch.publish();  // with sync=on one syncfs: the objects, the tree and the manifest are on disk
       store_->hold(refs);
       std::lock_guard lock(manifests_mu_);
       manifests_[r.id] = std::move(refs);
       verified_.insert(r.id);  // its parent's objects were checked, its own hashed on the way in
     } catch (...) {
-      for (const char* f : {kManifest, kOwnUsage}) unlink(path_join(dir, f).c_str());
+      for (const char* f : {kManifest, kOwnUsage, kMetaImage}) unlink(path_join(dir, f).c_str());
       try {
         remove_tree(meta);
       } catch (const std::exception& e) {
@@ -134,9 +169,13 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
     remove_tree(fs_dir(r.id));
     remove_tree(path_join(dir, "work"));
     unlink(path_join(dir, kParentMeta).c_str());
+    release_meta(r.id);  // a committed snapshot is not mounted itself: its parent's image need not stay for it
   }
 
   void remove_storage(uint64_t id) override {
+    release_meta(id);  // (no snapshot is on `id` itself: remove refuses a parent)
+    std::string meta = path_join(snapshot_dir(id), kMeta);
+    if (is_mount_point(meta)) unmount(meta);  // a killed run's mount, found by recover()
     remove_tree(snapshot_dir(id));
     std::vector<ObjectRef> refs;
     {
@@ -155,23 +194,98 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
       DiskUsage du = disk_usage(fs_dir(r.id));
       return Usage{static_cast<int64_t>(du.bytes), static_cast<int64_t>(du.inodes), -1};
     }
-    // A committed snapshot alone: its metadata tree and the objects its commit added.
-    DiskUsage du = disk_usage(path_join(snapshot_dir(r.id), kMeta));
-    Usage u{static_cast<int64_t>(du.bytes), static_cast<int64_t>(du.inodes), -1};
+    // A committed snapshot alone: its metadata tree (or image) and the objects its commit added.
+    Usage u;
+    std::string image = path_join(snapshot_dir(r.id), kMetaImage);
+    if (struct stat st {}; ::stat(image.c_str(), &st) == 0) {
+      u = Usage{static_cast<int64_t>(st.st_blocks) * 512, 0, -1, static_cast<int64_t>(st.st_size)};
+    } else {
+      DiskUsage du = disk_usage(path_join(snapshot_dir(r.id), kMeta));
+      u = Usage{static_cast<int64_t>(du.bytes), static_cast<int64_t>(du.inodes), -1};
+    }
     try {
       auto own = nlohmann::json::parse(read_file(path_join(snapshot_dir(r.id), kOwnUsage)));
       u.size += own.value("bytes", int64_t{0});
       u.inodes += own.value("objects", int64_t{0});
+      if (u.image_bytes >= 0) u.inodes += own.value("meta_inodes", int64_t{0});
     } catch (const std::exception& e) {
       log::warn("composefs: no usage record for {}: {}", r.info.name, e.what());
     }
     return u;
   }
 
+  void close_storage() override {
+    std::lock_guard lock(images_mu_);
+    unmount_images();
+  }
+
  private:
-  // The directory a snapshot's metadata tree is mounted from as the non-data lower layer.
-  // (The EROFS form: the mount point of its packed image.)
-  std::string metadata_lower(uint64_t id) const { return path_join(snapshot_dir(id), kMeta); }
+  // The directory a committed snapshot's metadata tree is read from, the non-data lower layer
+  // of the mounts on it: SNAPSHOT/meta, where a snapshot committed in the EROFS form has its
+  // image mounted while a child holds it. (The form is the snapshot's own, told by its files: a
+  // root can hold both.)
+  std::string meta_dir(uint64_t id) const { return path_join(snapshot_dir(id), kMeta); }
+
+  // Makes `parent`'s metadata tree readable for `child` (an active snapshot or view on it) and
+  // counts `child` as its user, once: an image is mounted on its first user and unmounted after
+  // its last (release_meta), so a chain of N commits keeps one image mounted, not N. Snapshots
+  // of an earlier process take their holds on their first mounts call. Returns meta_dir(parent).
+  std::string hold_meta(uint64_t child, uint64_t parent) {
+    std::string meta = meta_dir(parent), image = path_join(snapshot_dir(parent), kMetaImage);
+    std::lock_guard lock(images_mu_);
+    if (holds_.contains(child)) return meta;
+    if (path_exists(image)) {
+      Image& img = images_[parent];
+      if (!img.mount) {
+        try {
+          if (is_mount_point(meta)) {  // a killed run's mount of the same image: ours from here on
+            log::info("unmounting {}, left mounted by an earlier run", meta);
+            unmount(meta);
+          }
+          img.mount = std::make_unique<ErofsMount>(image, meta);
+        } catch (...) {
+          images_.erase(parent);
+          throw;
+        }
+        log::debug("composefs: metadata image {} mounted {} on {}", image, img.mount->how(), meta);
+      }
+      ++img.users;
+    }
+    holds_[child] = parent;
+    return meta;
+  }
+
+  // Drops `child`'s hold on its parent's tree; the last user's release unmounts the image.
+  void release_meta(uint64_t child) {
+    std::unique_ptr<ErofsMount> last;
+    {
+      std::lock_guard lock(images_mu_);
+      auto h = holds_.find(child);
+      if (h == holds_.end()) return;
+      auto it = images_.find(h->second);
+      holds_.erase(h);
+      if (it == images_.end() || --it->second.users > 0) return;
+      last = std::move(it->second.mount);
+      images_.erase(it);
+    }
+    try {
+      last->close();
+    } catch (const std::exception& e) {
+      log::warn("composefs: {}", e.what());
+    }
+  }
+
+  void unmount_images() noexcept {
+    for (auto& [id, img] : images_) {
+      try {
+        img.mount->close();
+      } catch (const std::exception& e) {
+        log::warn("composefs: {}", e.what());
+      }
+    }
+    images_.clear();
+    holds_.clear();
+  }
 
   void verify_parent(const Record& p) {
     {
@@ -223,6 +337,15 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
   }
 
   VerifyMode verify_;
+  MetaForm form_ = MetaForm::kDir;
+  // A committed snapshot's metadata image, mounted while active snapshots and views on it hold it.
+  struct Image {
+    std::unique_ptr<ErofsMount> mount;
+    int users = 0;
+  };
+  std::mutex images_mu_;  // remove_storage runs outside the store's lock
+  std::map<uint64_t, Image> images_;
+  std::map<uint64_t, uint64_t> holds_;  // active snapshot or view id → the parent whose tree it holds
   std::unique_ptr<ObjectStore> store_;
   std::mutex manifests_mu_;  // remove_storage runs outside the store's lock
   std::map<uint64_t, std::vector<ObjectRef>> manifests_;
@@ -236,12 +359,14 @@ std::string kernel_release() {
 
 }  // namespace
 
-Availability probe_composefs(const std::string& workdir) {
-  if (auto why = needs_root_reason()) return {false, *why};
-  Availability plain = probe_overlayfs(workdir);
-  if (!plain.available) return {false, "no kernel overlay here: " + plain.reason};
+namespace {
+
+// The trial behind both probes: a metadata tree of one stub over an object, as a directory or
+// (`erofs_meta`) packed as commits pack it and mounted, under an overlay with the objects as a
+// data-only lower layer; read back and appended to (the data copied up).
+Availability trial_composefs(const std::string& workdir, bool erofs_meta) {
   try {
-    ProbeDir dir(workdir, kComposefsName);
+    ProbeDir dir(workdir, erofs_meta ? "composefs-erofs" : kComposefsName);
     auto meta = dir.sub("meta"), objects = dir.sub("objects"), upper = dir.sub("upper"), work = dir.sub("work"),
          merged = dir.sub("merged");
     const std::string content = "composefs probe\n";
@@ -254,8 +379,23 @@ Availability probe_composefs(const std::string& workdir) {
         setxattr(stub.c_str(), composefs::kRedirectXattr, "/ab/cdef", 8, 0) != 0)
       return {false, fmt::format("{} cannot hold trusted.overlay xattrs ({}): the metadata trees need them",
                                  fs_type_name_or(workdir), strerror(errno))};
+    std::string lower = meta, how;
+    std::unique_ptr<ErofsMount> image;  // outlives the overlay on it
+    if (erofs_meta) {
+      std::string file = path_join(dir.path(), "meta.erofs");
+      build_erofs_image(meta, file, "", ErofsFiles::kStubs);
+      lower = dir.sub("meta-image");
+      try {
+        image = std::make_unique<ErofsMount>(file, lower);
+      } catch (const Error& e) {
+        return {false, fmt::format("a compressed EROFS image of stubs does not mount (the kernel's EROFS may lack "
+                                   "decompression, CONFIG_EROFS_FS_ZIP): {}",
+                                   e.what())};
+      }
+      how = image->how();
+    }
     Mount m{"overlay", "overlay",
-            {"lowerdir=" + meta + "::" + objects, "upperdir=" + upper, "workdir=" + work, "metacopy=on",
+            {"lowerdir=" + lower + "::" + objects, "upperdir=" + upper, "workdir=" + work, "metacopy=on",
              "redirect_dir=on"}};
     try {
       ScopedMount mounted({m}, merged);
@@ -267,19 +407,36 @@ Availability probe_composefs(const std::string& workdir) {
       mounted.close();
     } catch (const Error& e) {
       return {false, fmt::format("overlayfs refuses data-only lower layers (lowerdir=META::OBJECTS with metacopy=on, "
-                                 "Linux 6.5 or later; this is {}): {}",
-                                 kernel_release(), e.what())};
+                                 "Linux 6.5 or later; this is {}){}: {}",
+                                 kernel_release(), erofs_meta ? " on an EROFS metadata image" : "", e.what())};
     }
+    if (image) image->close();
     struct stat st {};
     std::string up = path_join(upper, "f");
     if (::stat(up.c_str(), &st) != 0 || static_cast<size_t>(st.st_size) != content.size() + 1 ||
         getxattr(up.c_str(), composefs::kMetacopyXattr, nullptr, 0) >= 0)
       return {false, "an append through a trial overlay with a data-only lower layer did not copy the data up"};
+    if (erofs_meta) return {true, fmt::format("trial metadata image (compressed EROFS, mounted {}) under it", how)};
     return {true, fmt::format("trial overlay with a data-only lower layer (metacopy, redirect) and a data copy-up on {}",
                               fs_type_name(workdir))};
   } catch (const Error& e) {
     return {false, fmt::format("trial composefs mount on {} failed: {}", fs_type_name_or(workdir), e.what())};
   }
+}
+
+}  // namespace
+
+Availability probe_composefs(const std::string& workdir) {
+  if (auto why = needs_root_reason()) return {false, *why};
+  Availability plain = probe_overlayfs(workdir);
+  if (!plain.available) return {false, "no kernel overlay here: " + plain.reason};
+  return trial_composefs(workdir, false);
+}
+
+Availability probe_erofs_metadata(const std::string& workdir) {
+  Availability images = probe_erofs(workdir);
+  if (!images.available) return {false, "no EROFS images here: " + images.reason};
+  return trial_composefs(workdir, true);
 }
 
 void register_composefs(Registry& registry) {
@@ -297,8 +454,19 @@ void register_composefs(Registry& registry) {
                    "with its size and its store mtime stamp, else it is hashed) or digest (each is hashed)"},
                   {"sync", "on|off",
                    "on: a commit makes its new objects and metadata durable (one syncfs of the work directory's file "
-                   "system) before it names them; off (default, as the other backends: layer data is not synced)"}};
-  spec.probe = probe_composefs;
+                   "system) before it names them; off (default, as the other backends: layer data is not synced)"},
+                  {"metadata", "erofs|dir",
+                   "how a commit keeps its metadata tree: erofs (the default where EROFS images work here: packed with "
+                   "mkfs.erofs, mounted read-only) or dir (a plain directory of sparse stubs)"}};
+  // The reason also says which form the metadata trees take by default here.
+  spec.probe = [](const std::string& workdir) {
+    Availability a = probe_composefs(workdir);
+    if (!a.available) return a;
+    Availability e = probe_erofs_metadata(workdir);
+    a.reason += e.available ? fmt::format("; metadata trees as EROFS images: {}", e.reason)
+                            : fmt::format("; metadata trees as directories: {}", e.reason);
+    return a;
+  };
   spec.in_default = false;  // not in the default matrix (yet): --backends composefs
   spec.create = [](const std::string& root, const BackendOptions& options) -> std::unique_ptr<Snapshotter> {
     check_options(builtin_registry().get(kComposefsName), options);
@@ -315,7 +483,16 @@ void register_composefs(Registry& registry) {
         fail(Errc::kInvalidInput, "composefs option sync takes on|off, not '{}'", it->second);
       sync = it->second == "on";
     }
-    return std::make_unique<ComposefsSnapshotter>(root, verify, sync);
+    std::optional<MetaForm> form;
+    if (auto it = options.find("metadata"); it != options.end()) {
+      if (it->second == "erofs")
+        form = MetaForm::kErofs;
+      else if (it->second == "dir")
+        form = MetaForm::kDir;
+      else
+        fail(Errc::kInvalidInput, "composefs option metadata takes erofs|dir, not '{}'", it->second);
+    }
+    return std::make_unique<ComposefsSnapshotter>(root, verify, sync, form);
   };
   registry.add(std::move(spec));
 }

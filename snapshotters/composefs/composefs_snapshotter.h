@@ -14,7 +14,9 @@ namespace cowbench::snap {
 //                                    image imported into ROOT; dedupes by SHA-256
 //   ROOT/snapshots/<id>/fs, work     an active snapshot's upper and work dir (a parentless one's
 //                                    plain tree)
-//   ROOT/snapshots/<id>/meta         a committed snapshot's metadata tree (composefs/metadata_tree.h)
+//   ROOT/snapshots/<id>/meta         a committed snapshot's metadata tree (composefs/metadata_tree.h);
+//                                    in the EROFS form the mount point of
+//   ROOT/snapshots/<id>/meta.erofs   the tree packed into an EROFS image
 //   ROOT/snapshots/<id>/objects      its manifest: every object the metadata tree refers to
 //
 // Layers map to *one flattened metadata tree per committed snapshot* (as composefs makes one
@@ -50,14 +52,22 @@ namespace cowbench::snap {
 // crash can leave an object short: the size check finds it); sync=on adds one syncfs per commit
 // before its objects get their names. The snapshot records are always written durably.
 //
-// The metadata trees are plain directories; DESIGN's EROFS form (each tree packed with
-// mkfs.erofs and mounted) swaps in at one place, ComposefsSnapshotter::metadata_lower and the
-// publish step of commit_storage (composefs_snapshotter.cpp).
+// Forms of the metadata trees (option metadata): erofs, the default where EROFS images work
+// here (probe_erofs_metadata), packs each committed tree with mkfs.erofs into meta.erofs (its
+// stubs compressed, so that a hole costs an index entry, not zero blocks: ErofsFiles::kStubs) and
+// mounts it read-only on meta when a mount or commit first needs it, until the snapshot is
+// removed or the backend closes — one image file per layer on disk, as composefs ships;
+// dir keeps the tree as a directory of sparse stubs (an inode each). The form is a snapshot's
+// own, told by its files, so a root made in one form opens in the other.
 void register_composefs(Registry& registry);
 
 // The trial behind availability: trusted xattrs on `workdir`'s file system, then an overlay
 // with a data-only lower layer (metacopy=on), read back through it and appended to (the data
 // copied up). Needs root; leaves nothing behind.
 Availability probe_composefs(const std::string& workdir);
+
+// Whether metadata trees can be EROFS images here (option metadata=erofs): probe_erofs, then
+// the same trial with the tree packed as commits pack it (compressed stubs) and mounted.
+Availability probe_erofs_metadata(const std::string& workdir);
 
 }  // namespace cowbench::snap

@@ -26,9 +26,10 @@ constexpr std::string_view kEscapedPrefix = "trusted.overlay.overlay.";  // a us
 
 using Xattrs = std::vector<std::pair<std::string, std::string>>;
 
-// Metadata trees hold no data: one thread creates their inodes faster than two contending for
-// the same directories.
-const TreeCopyOptions kOneThread{TreeCopyOptions::Data::kCopy, 1};
+// Metadata trees hold no data: their stubs are copied as holes of their size (an EROFS tree
+// reports no holes: its stubs would be copied as zeros), and one thread creates their inodes
+// faster than two contending for the same directories.
+const TreeCopyOptions kOneThread{TreeCopyOptions::Data::kHoles, 1};
 
 // The xattrs of `path` (not following a symlink).
 Xattrs read_xattrs(const std::string& path) {

@@ -1,7 +1,6 @@
 // The erofs backend (see erofs_snapshotter.h).
 #include "snapshotters/erofs/erofs_snapshotter.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,21 +25,6 @@ namespace {
 constexpr const char* kErofsName = "erofs";
 constexpr const char* kImageFile = "layer.erofs";
 constexpr const char* kFactsFile = "layer.json";
-
-// Removes everything inside `dir`, keeping the directory itself (its owner and mode).
-void empty_dir(const std::string& dir) {
-  std::vector<std::string> names;
-  {
-    DIR* d = opendir(dir.c_str());
-    if (!d) fail_sys("open {}", dir);
-    while (dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(std::move(n));
-    }
-    closedir(d);
-  }
-  for (const auto& n : names) remove_tree(path_join(dir, n));
-}
 
 // The overlay layout whose committed layers are EROFS images mounted on their fs/ dirs.
 class ErofsSnapshotter final : public OverlayLayoutSnapshotter {
