@@ -44,6 +44,7 @@ const std::vector<std::string> kLayerOptions = {"metacopy=on", "redirect_dir=on"
 // Files of a snapshot directory.
 constexpr const char* kMeta = "meta";          // a committed snapshot's metadata tree (dir form), or its image's mount point
 constexpr const char* kMetaImage = "meta.erofs";  // the EROFS form: the metadata tree packed by mkfs.erofs
+constexpr const char* kMetaBuild = "meta.build";  // the EROFS form: a commit's tmpfs, where the tree to pack is made
 constexpr const char* kManifest = "objects";   // the objects it refers to (HEX SIZE lines)
 constexpr const char* kOwnUsage = "usage.json";  // the objects its commit added to the store
 constexpr const char* kParentMeta = "parent";  // an active snapshot's parent id (its metadata tree)
@@ -54,6 +55,25 @@ enum class MetaForm {
   kDir,    // the directory SNAPSHOT/meta itself
 };
 const char* meta_form_name(MetaForm f) { return f == MetaForm::kErofs ? "erofs" : "dir"; }
+
+// Whether a tmpfs keeps every xattr a metadata tree carries (trusted.*, and user.*, which
+// tmpfs takes from Linux 6.6 on): a trial mount under `root`.
+bool tmpfs_takes_xattrs(const std::string& root) {
+  try {
+    ProbeDir dir(root, "composefs-tmpfs");
+    std::string mnt = dir.sub("mnt");
+    ScopedMount m({Mount{"tmpfs", "tmpfs", {"mode=0755", "size=64k"}}}, mnt);
+    std::string f = path_join(mnt, "f");
+    write_test_file(f, "");
+    bool ok = setxattr(f.c_str(), "trusted.overlay.metacopy", "", 0, 0) == 0 &&
+              setxattr(f.c_str(), "user.cowbench", "1", 1, 0) == 0;
+    m.close();
+    return ok;
+  } catch (const Error& e) {
+    log::debug("composefs: no tmpfs for metadata trees: {}", e.what());
+    return false;
+  }
+}
 
 const std::string& option_safe_root(const std::string& root) {
   if (root.find_first_of(":,") != std::string::npos)
@@ -78,6 +98,10 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
       Availability e = probe_erofs_metadata(root);
       form_ = e.available ? MetaForm::kErofs : MetaForm::kDir;
       if (!e.available) log::info("composefs: metadata trees kept as directories ({})", e.reason);
+    }
+    if (form_ == MetaForm::kErofs) {
+      stage_on_tmpfs_ = tmpfs_takes_xattrs(root);
+      if (!stage_on_tmpfs_) log::debug("composefs: metadata trees to pack are made in the work directory");
     }
     log::debug("composefs: commits keep their metadata trees in the {} form", meta_form_name(form_));
     store_ = std::make_unique<ObjectStore>(path_join(root, "objects"), sync);
@@ -134,22 +158,40 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
     std::string dir = snapshot_dir(r.id), meta = path_join(dir, kMeta), manifest = path_join(dir, kManifest);
     std::string parent;
     if (std::string p = path_join(dir, kParentMeta); path_exists(p)) parent = hold_meta(r.id, std::stoull(read_file(p)));
+    // The EROFS form builds the tree to pack on a tmpfs of its own where it can (its stubs
+    // are thrown away once packed: the work directory's file system neither makes nor frees
+    // them; on ext4 that was most of an import), else in meta itself.
+    std::string build = path_join(dir, kMetaBuild);
+    if (is_mount_point(build)) unmount(build);  // a killed commit's
+    remove_tree(build);
     remove_tree(meta);  // a commit that failed before
     make_dirs(meta, 0755);
+    ScopedMount staging;
+    if (form_ == MetaForm::kErofs && stage_on_tmpfs_) {
+      make_dirs(build, 0755);
+      staging = ScopedMount({Mount{"tmpfs", "tmpfs", {"mode=0755", "nr_inodes=0"}}}, build);
+    } else {
+      build = meta;
+    }
     try {
       ObjectStore::Batch batch = store_->batch();
-      composefs::build_metadata_tree(parent, fs_dir(r.id), meta, batch);
-      std::vector<ObjectRef> refs = composefs::tree_objects(meta);
+      composefs::build_metadata_tree(parent, fs_dir(r.id), build, batch);
+      std::vector<ObjectRef> refs = composefs::tree_objects(build);
       write_file_atomic(manifest, composefs::format_manifest(refs), 0600, false);
       // The objects its commit added; meta_inodes: its tree's inodes (what an image holds, too).
       nlohmann::json own = {{"objects", batch.new_objects()},
                             {"bytes", batch.new_bytes()},
-                            {"meta_inodes", disk_usage(meta).inodes}};
+                            {"meta_inodes", disk_usage(build).inodes}};
       write_file_atomic(path_join(dir, kOwnUsage), own.dump(), 0600, false);
-      // The EROFS form packs the tree; its directory stays as the image's mount point.
+      // The EROFS form packs the tree; meta stays (empty) as the image's mount point.
       if (form_ == MetaForm::kErofs) {
-        build_erofs_image(meta, path_join(dir, kMetaImage), "", ErofsFiles::kStubs);
-        empty_dir(meta);
+        build_erofs_image(build, path_join(dir, kMetaImage), "", ErofsFiles::kStubs);
+        if (staging.mounted()) {
+          staging.close();
+          remove_tree(build);
+        } else {
+          empty_dir(meta);
+        }
       }
       batch.publish();  // with sync=on one syncfs: the objects, the tree and the manifest are on disk
       store_->hold(refs);
@@ -159,6 +201,8 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
     } catch (...) {
       for (const char* f : {kManifest, kOwnUsage, kMetaImage}) unlink(path_join(dir, f).c_str());
       try {
+        if (staging.mounted()) staging.close();
+        remove_tree(path_join(dir, kMetaBuild));
         remove_tree(meta);
       } catch (const std::exception& e) {
         log::warn("composefs: cannot remove the unfinished metadata tree {}: {}", meta, e.what());
@@ -174,8 +218,9 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
 
   void remove_storage(uint64_t id) override {
     release_meta(id);  // (no snapshot is on `id` itself: remove refuses a parent)
-    std::string meta = path_join(snapshot_dir(id), kMeta);
-    if (is_mount_point(meta)) unmount(meta);  // a killed run's mount, found by recover()
+    // A killed run's mounts, found by recover(): an image, a commit's staging tmpfs.
+    for (const char* m : {kMeta, kMetaBuild})
+      if (std::string path = path_join(snapshot_dir(id), m); is_mount_point(path)) unmount(path);
     remove_tree(snapshot_dir(id));
     std::vector<ObjectRef> refs;
     {
@@ -338,6 +383,7 @@ class ComposefsSnapshotter final : public StoreSnapshotter {
 
   VerifyMode verify_;
   MetaForm form_ = MetaForm::kDir;
+  bool stage_on_tmpfs_ = false;  // the EROFS form: commits make their trees on a tmpfs
   // A committed snapshot's metadata image, mounted while active snapshots and views on it hold it.
   struct Image {
     std::unique_ptr<ErofsMount> mount;

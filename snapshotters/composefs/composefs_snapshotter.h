@@ -17,6 +17,8 @@ namespace cowbench::snap {
 //   ROOT/snapshots/<id>/meta         a committed snapshot's metadata tree (composefs/metadata_tree.h);
 //                                    in the EROFS form the mount point of
 //   ROOT/snapshots/<id>/meta.erofs   the tree packed into an EROFS image
+//   ROOT/snapshots/<id>/meta.build   while an EROFS-form commit runs: a tmpfs the tree is made on
+//                                    before it is packed (where tmpfs keeps user.* xattrs: 6.6+)
 //   ROOT/snapshots/<id>/objects      its manifest: every object the metadata tree refers to
 //
 // Layers map to *one flattened metadata tree per committed snapshot* (as composefs makes one
