@@ -279,6 +279,33 @@ TEST_P(Composefs, DamagedStoreIsRefusedNamingTheObject) {
   sn_->remove("container");
 }
 
+// A truncated metadata image (the EROFS form): a prepare on it fails naming the image; nothing
+// mounted or made.
+// (The EROFS form only: the dir form has no image.)
+class ComposefsImage : public Composefs {};
+TEST_P(ComposefsImage, TruncatedMetadataImageIsRefusedNamingIt) {
+  open();
+  layer("base", "", apply_all({create_file("a", content(5000, 'a')), create_file("b", content(6000, 'b'))}));
+  std::string image;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(path_join(root_, "snapshots")))
+    if (e.path().filename() == "meta.erofs") image = e.path();
+  ASSERT_FALSE(image.empty());
+  struct stat st {};
+  ASSERT_EQ(::stat(image.c_str(), &st), 0);
+  ASSERT_EQ(truncate(image.c_str(), st.st_size / 2), 0);
+  open();
+  try {
+    sn_->prepare("container", "base");
+    ADD_FAILURE() << "a prepare on a truncated metadata image must fail";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::kInvalidInput) << e.what();
+    EXPECT_NE(std::string(e.what()).find(image), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(snapshot_names(), std::vector<std::string>{"base"}) << "nothing may be left of the failed prepare";
+  EXPECT_TRUE(mounts_under(tmp_->path()).empty());
+}
+
 // The command line: a run on a damaged store exits 2 naming the object, with nothing mounted.
 TEST_P(Composefs, RunOnDamagedStoreExitsTwo) {
   auto host_lock = hold_host_lock();
@@ -307,6 +334,8 @@ TEST_P(Composefs, RunOnDamagedStoreExitsTwo) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Metadata, Composefs, ::testing::Values("erofs", "dir"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+INSTANTIATE_TEST_SUITE_P(Metadata, ComposefsImage, ::testing::Values("erofs"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 }  // namespace
