@@ -19,12 +19,12 @@ deps-run:
 configure: deps
 	@cmake --preset $(PRESET) -DCOWBENCH_BUILD_TESTS=ON -DCOWBENCH_BUILD_BENCH=$(BUILD_BENCH) >/dev/null
 
-# A fresh build directory is configured without the tests and benchmarks (their packages are not
-# installed by `deps-run`), as a unity build of the libraries (about half the compile time) and
-# without debug information (a third of what is left); an existing one keeps its configuration
-# (`make test` turns the tests and benchmarks on).
+# A fresh build directory is configured by cmake/run_build.cmake: without the tests and
+# benchmarks (their packages are not installed by `deps-run`), as a unity build of the libraries
+# with precompiled headers and without debug information; an existing one keeps its
+# configuration (`make test` turns the tests and benchmarks on).
 configure-run: deps-run
-	@cmake --preset $(PRESET) $(if $(wildcard $(BUILD_DIR)/CMakeCache.txt),,-DCOWBENCH_BUILD_TESTS=OFF -DCOWBENCH_BUILD_BENCH=OFF -DCOWBENCH_UNITY=ON -DCOWBENCH_DEBUG_INFO=OFF) >/dev/null
+	@cmake --preset $(PRESET) $(if $(wildcard $(BUILD_DIR)/CMakeCache.txt),,-C cmake/run_build.cmake) >/dev/null
 
 build: configure
 	@cmake --build --preset $(PRESET)

@@ -8,8 +8,20 @@ function(cowbench_add_library name)
   add_library(cowbench::${name} ALIAS cowbench_${name})
   target_include_directories(cowbench_${name} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/generated)
   target_link_libraries(cowbench_${name} PUBLIC ${ARG_DEPS})
-  # COWBENCH_UNITY (make run's first build): one translation unit per batch of sources.
-  set_target_properties(cowbench_${name} PROPERTIES UNITY_BUILD ${COWBENCH_UNITY})
+  # COWBENCH_UNITY (make run's first build): one translation unit per batch of 16 sources, the
+  # standard and library headers every folder uses precompiled once (cowbench_common's, reused
+  # by the others). Measured on 2 cores (cowbench target, no ccache): 115 s in batches of 8
+  # without the header, 94 s with it, 75 s in batches of 16 (fewer copies of the same template
+  # instances); batches of 32 collide on names of anonymous namespaces. run_build_test builds it.
+  if(COWBENCH_UNITY)
+    set_target_properties(cowbench_${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 16)
+    if(name STREQUAL "common")
+      target_precompile_headers(cowbench_common PRIVATE <algorithm> <chrono> <filesystem> <functional> <map> <memory>
+                                <optional> <set> <string> <string_view> <vector> <fmt/format.h> <nlohmann/json.hpp>)
+    else()
+      target_precompile_headers(cowbench_${name} REUSE_FROM cowbench_common)
+    endif()
+  endif()
 endfunction()
 
 # cowbench_add_test(NAME [NEEDS_ROOT] [LABELS l...] [TIMEOUT s] SOURCES... [DEPS targets...])
