@@ -26,12 +26,28 @@ std::string* g_sink = nullptr;
 
 int quiet_print(libbpf_print_level, const char*, va_list) { return 0; }
 
+// A message longer than this keeps its head and its tail: a failed load's verifier log can be
+// megabytes, and the verifier says why it refused a program at the end.
+constexpr size_t kMessageHead = 2048, kMessageTail = 8192;
+
 int capture_print(libbpf_print_level level, const char* format, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
+  va_list again;
+  va_copy(again, args);
   char buf[1024];
   int n = vsnprintf(buf, sizeof buf, format, args);
-  if (n <= 0) return 0;
-  std::string line(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
+  std::string line;
+  if (n > 0 && static_cast<size_t>(n) < sizeof buf) {
+    line.assign(buf, static_cast<size_t>(n));
+  } else if (n > 0) {
+    line.resize(static_cast<size_t>(n) + 1);
+    vsnprintf(line.data(), line.size(), format, again);
+    line.resize(static_cast<size_t>(n));
+    if (line.size() > kMessageHead + kMessageTail)
+      line.replace(kMessageHead, line.size() - kMessageHead - kMessageTail, "\n...\n");
+  }
+  va_end(again);
+  if (line.empty()) return 0;
   while (!line.empty() && line.back() == '\n') line.pop_back();
   {
     std::lock_guard<std::mutex> lock(g_sink_mutex);
@@ -78,6 +94,33 @@ std::string tail_lines(const std::string& text, size_t n) {
   for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i)
     out += (out.empty() ? "" : " | ") + lines[i];
   return out;
+}
+
+LoadFailure load_failure(const std::string& libbpf_log) {
+  LoadFailure f;
+  // "prog 'NAME': failed to load: -13" (libbpf 0.8 to 1.x); the last one is the program that
+  // stopped the object's load.
+  const std::string marker = "': failed to load";
+  if (size_t end = libbpf_log.rfind(marker); end != std::string::npos) {
+    size_t begin = libbpf_log.rfind("prog '", end);
+    if (begin != std::string::npos) f.program = libbpf_log.substr(begin + 6, end - begin - 6);
+  }
+  // The verifier's log of that program: its last line that is not a statistic.
+  size_t log_end = libbpf_log.rfind("-- END PROG LOAD LOG --");
+  size_t log_begin = log_end == std::string::npos ? std::string::npos : libbpf_log.rfind("-- BEGIN PROG LOAD LOG --", log_end);
+  if (log_begin == std::string::npos) return f;
+  std::istringstream in(libbpf_log.substr(log_begin, log_end - log_begin));
+  std::string line;
+  std::getline(in, line);  // the BEGIN line
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) continue;
+    static constexpr const char* kStatistics[] = {"processed ", "verification time", "stack depth", "..."};
+    bool statistic = std::any_of(std::begin(kStatistics), std::end(kStatistics),
+                                 [&](const char* s) { return line.rfind(s, 0) == 0; });
+    if (!statistic) f.reason = line;
+  }
+  return f;
 }
 
 std::string errno_name(int err) {

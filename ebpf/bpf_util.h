@@ -40,6 +40,16 @@ class LibbpfLog {
 // what failed).
 std::string tail_lines(const std::string& text, size_t n);
 
+// What libbpf's log (as a LibbpfLog captured it) says of a failed object load: the program
+// whose load failed ("prog 'NAME': failed to load", the last one) and the verifier's reason
+// for refusing it (the last line of that program's verifier log that is not a statistic, e.g.
+// "combined stack size of 3 calls is 592. Too large"). Empty fields where the log does not say.
+struct LoadFailure {
+  std::string program;
+  std::string reason;
+};
+LoadFailure load_failure(const std::string& libbpf_log);
+
 // --- RAII for libbpf objects -----------------------------------------------------------------
 
 struct BtfDeleter {

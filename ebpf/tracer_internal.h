@@ -122,6 +122,8 @@ class BpfTracer final : public TraceSession {
   }
 
  private:
+  // Opens the skeleton anew and configures what loads (tracer_loader.cpp).
+  void open_configured(const TracepointIndex& index, nlohmann::json& programs, const std::set<std::string>& refused);
   void reset_maps();
   WindowMaps maps() const;
   void start_reader();

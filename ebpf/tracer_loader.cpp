@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <set>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -70,70 +71,38 @@ void BpfTracer::load(const TracepointIndex& index) {
     if (!p.ok) fail(Errc::kUnsupported, "{}", p.detail);
   }
 
-  std::string libbpf_said;
-  LibbpfLog capture(&libbpf_said);
-  // open → configure → load → attach → ring buffer, one step at a time.
-  skel_.reset(copyup__open());
-  if (!skel_) fail(Errc::kUnsupported, "opening the BPF object failed: {}", errno_text(errno));
-
-  auto* ro = skel_->rodata;
-#ifdef SYS_open
-  ro->nr_open = SYS_open;
-#endif
-#ifdef SYS_creat
-  ro->nr_creat = SYS_creat;
-#endif
-  ro->nr_openat = SYS_openat;
-#ifdef SYS_openat2
-  ro->nr_openat2 = SYS_openat2;
-#endif
-  int ignored[] = {SYS_fsconfig, SYS_fsmount, SYS_fsopen, SYS_move_mount, SYS_mount_setattr, SYS_open_tree,
-#ifdef SYS_mount
-                   SYS_mount
-#else
-                   -1
-#endif
-  };
-  for (size_t i = 0; i < std::size(ignored) && i < std::size(ro->nr_ignored); ++i) ro->nr_ignored[i] = ignored[i];
-  ro->o_tmpfile = O_TMPFILE;
-  ro->o_creat = O_CREAT;
-  ro->o_trunc = O_TRUNC;
-  ro->nr_truncate = SYS_truncate;
-  ro->nr_ftruncate = SYS_ftruncate;
-  ro->fmode_created = kFmodeCreated;
-  ro->wake_bytes = std::max<size_t>(options_.ringbuf_bytes / 8, 4096);
-  if (int err = bpf_map__set_max_entries(skel_->maps.events, static_cast<uint32_t>(options_.ringbuf_bytes)))
-    fail(Errc::kInvalidInput, "ring buffer size {}: {}", options_.ringbuf_bytes, errno_text(-err));
-
-  // Tracepoint programs this kernel lacks are left out (and said so); the probe programs
-  // load only in their mode.
+  // open → configure → load → attach → ring buffer, one step at a time. A tracepoint program
+  // the verifier refuses (a kernel whose verifier counts differently from the one it was
+  // written against) is left out, said so, and the object loaded again without it: the others
+  // still trace. The core programs, and the probe mode's, must load.
   json programs = json::object();
-  for (const TpRow& row : kTracepointPrograms) {
-    bpf_program* p = bpf_object__find_program_by_name(skel_->obj, row.program);
-    std::string missing = index.missing(row.tracepoint);
-    if (!missing.empty()) {
-      bpf_program__set_autoload(p, false);
-      programs[row.program] = {{"tracepoint", row.tracepoint}, {"for", row.role}, {"status", missing}};
-    } else {
-      programs[row.program] = {{"tracepoint", row.tracepoint}, {"for", row.role}, {"status", "loading"}};
-    }
-  }
-  bool fentry = mode_ == ProbeMode::kFentry, kprobe = mode_ == ProbeMode::kKprobe;
-  bpf_program__set_autoload(skel_->progs.cb_copy_up_entry, fentry);
-  bpf_program__set_autoload(skel_->progs.cb_copy_up_exit, fentry);
-  bpf_program__set_autoload(skel_->progs.cb_copy_up_kprobe, kprobe);
-  bpf_program__set_autoload(skel_->progs.cb_copy_up_kretprobe, kprobe);
-  if (fentry) {
-    for (bpf_program* p : {skel_->progs.cb_copy_up_entry, skel_->progs.cb_copy_up_exit})
-      if (int err = bpf_program__set_attach_target(p, 0, copy_up_function_.c_str()))
-        fail(Errc::kUnsupported, "fentry target {}: {}", copy_up_function_, errno_text(-err));
-  }
-
-  if (int err = copyup__load(skel_.get())) {
+  std::set<std::string> refused;
+  for (;;) {
+    std::string libbpf_said;
+    LibbpfLog capture(&libbpf_said);
+    open_configured(index, programs, refused);
+    int err = copyup__load(skel_.get());
+    if (err == 0) break;
     err = -err;
+    LoadFailure why = load_failure(libbpf_said);
+    const TpRow* row = nullptr;
+    for (const TpRow& r : kTracepointPrograms)
+      if (why.program == r.program) row = &r;
+    bool core = why.program == "cb_mark_inode_dirty" || why.program == "cb_sys_exit";
+    bool verifier = err == EACCES || (err == EINVAL && !why.reason.empty());
+    if (verifier && row && !core && !refused.count(why.program)) {
+      refused.insert(why.program);
+      std::string status = fmt::format("refused by the verifier: {}", why.reason.empty() ? errno_text(err) : why.reason);
+      programs[why.program]["status"] = status;
+      log::warn("tracer: {} ({}) left out, {}; the other programs trace", why.program, row->role, status);
+      continue;
+    }
     std::string cause = err == EPERM ? eperm_cause(fmt::format("{} programs", probe_mode_name(mode_))) : errno_text(err);
+    if (!why.program.empty())
+      cause += fmt::format(" ({}{}{})", why.program, why.reason.empty() ? "" : ": ", why.reason);
     fail(Errc::kUnsupported, "loading the BPF programs failed: {} (libbpf: {})", cause, tail_lines(libbpf_said, 3));
   }
+  bool fentry = mode_ == ProbeMode::kFentry, kprobe = mode_ == ProbeMode::kKprobe;
 
   auto attach_one = [&](bpf_program* p, const std::function<bpf_link*()>& how) -> std::string {
     bpf_link* l = how();
@@ -196,6 +165,66 @@ void BpfTracer::load(const TracepointIndex& index) {
                     "the file had when the window opened, rounded up to a block, not in a hole), as new data "
                     "beyond it or in a hole; XFS new blocks that bypass the CoW fork come from "
                     "iomap_add_to_ioend"}};
+}
+
+// Opens the skeleton anew and configures it: its constants, the ring buffer's size, which
+// programs load (tracepoints this kernel lacks and programs in `refused` do not; the probe
+// programs only in their mode). Records each tracepoint program's state in `programs`.
+void BpfTracer::open_configured(const TracepointIndex& index, json& programs, const std::set<std::string>& refused) {
+  skel_.reset(copyup__open());
+  if (!skel_) fail(Errc::kUnsupported, "opening the BPF object failed: {}", errno_text(errno));
+
+  auto* ro = skel_->rodata;
+#ifdef SYS_open
+  ro->nr_open = SYS_open;
+#endif
+#ifdef SYS_creat
+  ro->nr_creat = SYS_creat;
+#endif
+  ro->nr_openat = SYS_openat;
+#ifdef SYS_openat2
+  ro->nr_openat2 = SYS_openat2;
+#endif
+  int ignored[] = {SYS_fsconfig, SYS_fsmount, SYS_fsopen, SYS_move_mount, SYS_mount_setattr, SYS_open_tree,
+#ifdef SYS_mount
+                   SYS_mount
+#else
+                   -1
+#endif
+  };
+  for (size_t i = 0; i < std::size(ignored) && i < std::size(ro->nr_ignored); ++i) ro->nr_ignored[i] = ignored[i];
+  ro->o_tmpfile = O_TMPFILE;
+  ro->o_creat = O_CREAT;
+  ro->o_trunc = O_TRUNC;
+  ro->nr_truncate = SYS_truncate;
+  ro->nr_ftruncate = SYS_ftruncate;
+  ro->fmode_created = kFmodeCreated;
+  ro->wake_bytes = std::max<size_t>(options_.ringbuf_bytes / 8, 4096);
+  if (int err = bpf_map__set_max_entries(skel_->maps.events, static_cast<uint32_t>(options_.ringbuf_bytes)))
+    fail(Errc::kInvalidInput, "ring buffer size {}: {}", options_.ringbuf_bytes, errno_text(-err));
+
+  for (const TpRow& row : kTracepointPrograms) {
+    bpf_program* p = bpf_object__find_program_by_name(skel_->obj, row.program);
+    std::string missing = index.missing(row.tracepoint);
+    if (refused.count(row.program)) {
+      bpf_program__set_autoload(p, false);  // its status says why
+    } else if (!missing.empty()) {
+      bpf_program__set_autoload(p, false);
+      programs[row.program] = {{"tracepoint", row.tracepoint}, {"for", row.role}, {"status", missing}};
+    } else {
+      programs[row.program] = {{"tracepoint", row.tracepoint}, {"for", row.role}, {"status", "loading"}};
+    }
+  }
+  bool fentry = mode_ == ProbeMode::kFentry, kprobe = mode_ == ProbeMode::kKprobe;
+  bpf_program__set_autoload(skel_->progs.cb_copy_up_entry, fentry);
+  bpf_program__set_autoload(skel_->progs.cb_copy_up_exit, fentry);
+  bpf_program__set_autoload(skel_->progs.cb_copy_up_kprobe, kprobe);
+  bpf_program__set_autoload(skel_->progs.cb_copy_up_kretprobe, kprobe);
+  if (fentry) {
+    for (bpf_program* p : {skel_->progs.cb_copy_up_entry, skel_->progs.cb_copy_up_exit})
+      if (int err = bpf_program__set_attach_target(p, 0, copy_up_function_.c_str()))
+        fail(Errc::kUnsupported, "fentry target {}: {}", copy_up_function_, errno_text(-err));
+  }
 }
 
 int BpfTracer::on_record(void* ctx, void* data, size_t size) {
