@@ -127,7 +127,7 @@ void BpfTracer::load(const TracepointIndex& index) {
                : std::vector<std::pair<bpf_program*, bool>>{{skel_->progs.cb_copy_up_kprobe, false},
                                                            {skel_->progs.cb_copy_up_kretprobe, true}};
     for (auto [p, ret] : probes) {
-      std::string err = fentry ? attach_one(p, [p] { return bpf_program__attach(p); })
+      std::string err = fentry ? attach_one(p, [p = p] { return bpf_program__attach(p); })
                                : attach_one(p, [&, p = p, ret = ret] {
                                    return bpf_program__attach_kprobe(p, ret, copy_up_function_.c_str());
                                  });

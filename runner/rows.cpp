@@ -150,7 +150,7 @@ std::vector<RowSpec> plan_rows(const std::vector<std::string>& backends,
   for (const auto& [name, opts] : backend_options) {
     if (by_name.count(name))
       fail(Errc::kInvalidInput, "--backend-opt {}: {} is a variant; its options go in its --variant", name, name);
-    auto row = std::find_if(rows.begin(), rows.end(), [&](const RowSpec& r) { return r.name == name; });
+    auto row = std::find_if(rows.begin(), rows.end(), [&name = name](const RowSpec& r) { return r.name == name; });
     if (row == rows.end()) {
       if (!is_backend(name))
         fail(Errc::kInvalidInput, "--backend-opt {}: unknown backend '{}' (known: {})", name, name, fmt::join(known, ", "));

@@ -197,7 +197,7 @@ class DbRandomWrite final : public Workload {
         io.write_at(it->second.get(), off, block, path);
       });
     }
-    for (auto& [path, fd] : open_files) timed(o, [&] { io.sync(fd.get(), false, path); });
+    for (auto& [path, fd] : open_files) timed(o, [&, &path = path, &fd = fd] { io.sync(fd.get(), false, path); });
     o.digest = d.hex();
     o.extra["io_engine"] = io.engine();
     o.extra["bytes_written"] = 4096 * plan.at("writes").size();
