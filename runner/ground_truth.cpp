@@ -250,6 +250,7 @@ InheritedExtents inherited_extents(const std::string& root, const LowerFiles& lo
     if (!open_regular(path, f, st, in.generation)) continue;
     in.ino = st.st_ino;
     in.size = st.st_size;
+    in.ctime = st.st_ctim;
     in.block = st.st_blksize > 0 ? static_cast<uint64_t>(st.st_blksize) : 4096;
     uint64_t end = round_up(static_cast<uint64_t>(st.st_size), in.block);
     if (snap::file_extents(f.get(), path, extents, false)) {
@@ -279,6 +280,7 @@ BlockCowTruth extent_cow(const std::string& root, const InheritedExtents& before
     uint32_t generation = 0;
     if (!open_regular(path, f, st, generation)) continue;                  // deleted or no longer a file
     if (st.st_ino != in.ino || generation != in.generation) continue;     // replaced: another inode
+    if (st.st_ctim.tv_sec == in.ctime.tv_sec && st.st_ctim.tv_nsec == in.ctime.tv_nsec) continue;  // not written
     if (!snap::file_extents(f.get(), path, extents)) continue;
     uint64_t end = round_up(static_cast<uint64_t>(st.st_size), in.block);
     bool changed = false;

@@ -1,6 +1,8 @@
 // Ground truth for copy-up: what the writable layer of a finished container actually holds.
 #pragma once
 
+#include <time.h>
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -88,6 +90,7 @@ struct InheritedFile {
   int64_t size = 0;
   uint64_t block = 4096;  // st_blksize: the inherited end is the size rounded up to it
   std::vector<std::pair<uint64_t, uint64_t>> data;  // [start, end) with data (FIEMAP), below the inherited end
+  struct timespec ctime {};  // st_ctim as inherited: a file it still has was not written since
 };
 using InheritedExtents = std::map<std::string, InheritedFile>;  // path inside the container → file
 
@@ -106,7 +109,11 @@ struct BlockCowTruth {
 // Block CoW of the container's tree `root` after its run, file by file against `before`
 // (inherited_extents() of the same tree): the extents a lower file now has of its own (FIEMAP
 // without the shared flag, up to its size rounded up to a block), split at the inherited data —
-// over it is CoW, beyond the inherited end or in a hole new data. The parent's own copy is not
+// over it is CoW, beyond the inherited end or in a hole new data. A file whose ctime is still
+// the inherited one was not written (every data write, mmap stores and direct I/O included,
+// updates it; on Linux 6.13+ the stat that read it makes the next update a new value, and before
+// that the hygiene ahead of the run outlasts a timestamp tick), so its extents are not read
+// again. The parent's own copy is not
 // read: after the write its blocks may be its alone, so its shared flag no longer tells what the
 // child shared. Left out: files deleted, or replaced by another inode (a rename over them: a new
 // file); data btrfs keeps inline in metadata (never flagged shared, so small inline files are not
