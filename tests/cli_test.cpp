@@ -11,6 +11,8 @@
 #include <thread>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -73,6 +75,18 @@ TEST(Cli, DoctorJsonHasChecksAndBackends) {
   auto j = nlohmann::json::parse(r.out);
   EXPECT_FALSE(j.at("checks").empty());
   EXPECT_FALSE(j.at("backends").empty());
+  // The real tracer's row agrees with the probes of its program types: where one of the
+  // probe modes works, the tracer's own programs load and attach.
+  std::map<std::string, nlohmann::json> checks;
+  for (const auto& c : j.at("checks")) checks[c.at("name").get<std::string>()] = c;
+  ASSERT_TRUE(checks.count("tracer")) << j.at("checks").dump(1);
+  bool probe_works = false;
+  for (const char* mode : {"bpf tracepoint", "bpf fentry", "bpf kprobe"})
+    probe_works = probe_works || (checks.count(mode) && checks[mode].at("ok").get<bool>());
+  EXPECT_EQ(checks["tracer"].at("ok").get<bool>(), probe_works) << checks["tracer"].dump();
+  // (A tracepoint this kernel lacks is no fault of the tracer's; a program refused is.)
+  for (const char* fault : {"refused by the verifier", "attach failed"})
+    EXPECT_EQ(checks["tracer"].at("detail").get<std::string>().find(fault), std::string::npos) << checks["tracer"].dump();
   // The host's own noise, from both probes, with advice.
   const auto& noise = j.at("host_noise");
   EXPECT_EQ(noise.at("samples"), 40);
