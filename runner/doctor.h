@@ -6,7 +6,8 @@
 
 namespace cowbench {
 
-// Prints the host checks (check, ok/NO, detail) and the backends of the built-in registry
+// Prints the host checks (check, ok/NO, detail; host_checks(), then a "tracer" row: the real
+// eBPF tracer opened as `run --trace auto` opens it, and released) and the backends of the built-in registry
 // (available or not and why, CoW granularity, page-cache sharing, root) to `out`; with
 // `json`, one JSON object {"host", "workdir", "checks": [...], "backends": [...], "host_noise"}
 // instead. host_noise: the noise probes sampled for about 2.5 s (measure_host_noise()).

@@ -298,7 +298,10 @@ TEST(Doctor, JsonHasChecksAndBackends) {
   ASSERT_TRUE(doc.contains("backends")) << out.str();
   ASSERT_TRUE(doc["checks"].is_array());
   ASSERT_TRUE(doc["backends"].is_array());
-  EXPECT_EQ(doc["checks"].size(), host_check_names().size());
+  // The host checks, then the doctor's own row for the real tracer.
+  ASSERT_EQ(doc["checks"].size(), host_check_names().size() + 1);
+  for (size_t i = 0; i < host_check_names().size(); ++i) EXPECT_EQ(doc["checks"][i]["name"], host_check_names()[i]);
+  EXPECT_EQ(doc["checks"].back()["name"], "tracer");
   for (const auto& c : doc["checks"]) {
     EXPECT_TRUE(c["ok"].is_boolean());
     EXPECT_FALSE(c["detail"].get<std::string>().empty()) << c.dump();
