@@ -325,17 +325,30 @@ static __always_inline bool writes_data(struct pt_regs *regs, long nr) {
   return (f & 3) != 0 || (f & o_trunc) != 0; /* O_WRONLY, O_RDWR (O_ACCMODE = 3), O_TRUNC */
 }
 
-/* The value under `key` in a hash map, inserted as zeroes first when missing; NULL only when
- * the map is full. */
-#define lookup_or_zero(map, key, type)                   \
-  ({                                                     \
-    type *v_ = bpf_map_lookup_elem(map, key);            \
-    if (!v_) {                                           \
-      type z_ = {};                                      \
-      bpf_map_update_elem(map, key, &z_, BPF_NOEXIST);   \
-      v_ = bpf_map_lookup_elem(map, key);                \
-    }                                                    \
-    v_;                                                  \
+/* Inserts *zero under `key` unless it is there, then the value under it; NULL only when the
+ * map is full. */
+#define insert_and_lookup(map, key, zero)              \
+  ({                                                   \
+    bpf_map_update_elem(map, key, zero, BPF_NOEXIST);  \
+    bpf_map_lookup_elem(map, key);                     \
+  })
+/* The value under `key` in a hash map, inserted as *zero first when missing. `zero` may point
+ * into global data: a large value need not sit on the stack. */
+#define lookup_or_insert(map, key, zero)                       \
+  ({                                                           \
+    void *v_ = bpf_map_lookup_elem(map, key);                  \
+    if (!v_) v_ = insert_and_lookup(map, key, zero);           \
+    v_;                                                        \
+  })
+/* The same with zeroes of `type` made on the stack, only when missing (small values). */
+#define lookup_or_zero(map, key, type)             \
+  ({                                               \
+    type *v_ = bpf_map_lookup_elem(map, key);      \
+    if (!v_) {                                     \
+      type z_ = {};                                \
+      v_ = insert_and_lookup(map, key, &z_);       \
+    }                                              \
+    v_;                                            \
   })
 
 /* Adds a copy-up in flight to the current task. */

@@ -61,11 +61,7 @@ static long account_chunk(__u64 i, void *arg) {
   struct range_sums *sum = bpf_map_lookup_elem(&range_scratch, &zero);
   if (!sum) return 1;
   c->key.chunk = (__u32)chunk;
-  struct cb_block_chunk *b = bpf_map_lookup_elem(&cow_blocks, &c->key);
-  if (!b) {
-    bpf_map_update_elem(&cow_blocks, &c->key, &no_blocks_seen, BPF_NOEXIST);
-    b = bpf_map_lookup_elem(&cow_blocks, &c->key);
-  }
+  struct cb_block_chunk *b = lookup_or_insert(&cow_blocks, &c->key, &no_blocks_seen);
   __u64 fresh = mask;
   if (b) {
     /* (not atomic: a file's writeback does not run on two CPUs at once) */

@@ -29,10 +29,11 @@ struct TpRow {
   const char* program;
   const char* tracepoint;
   const char* role;
+  bool core = false;  // the tracer fails without it; the others may be left out
 };
 constexpr TpRow kTracepointPrograms[] = {
-    {"cb_mark_inode_dirty", "writeback_mark_inode_dirty", "overlayfs copy-ups (the upper O_TMPFILE) and dirtied files"},
-    {"cb_sys_exit", "sys_exit", "the end of a copy-up's syscall; the FUSE daemon's creates"},
+    {"cb_mark_inode_dirty", "writeback_mark_inode_dirty", "overlayfs copy-ups (the upper O_TMPFILE) and dirtied files", true},
+    {"cb_sys_exit", "sys_exit", "the end of a copy-up's syscall; the FUSE daemon's creates", true},
     {"cb_fuse_send", "fuse_request_send", "FUSE requests"},
     {"cb_fuse_end", "fuse_request_end", "FUSE request latency and FUSE daemon copy-ups"},
     {"cb_xfs_cow_remap", "xfs_reflink_cow_remap_from", "XFS reflink CoW extents"},
@@ -88,9 +89,8 @@ void BpfTracer::load(const TracepointIndex& index) {
     const TpRow* row = nullptr;
     for (const TpRow& r : kTracepointPrograms)
       if (why.program == r.program) row = &r;
-    bool core = why.program == "cb_mark_inode_dirty" || why.program == "cb_sys_exit";
     bool verifier = err == EACCES || (err == EINVAL && !why.reason.empty());
-    if (verifier && row && !core && !refused.count(why.program)) {
+    if (verifier && row && !row->core && !refused.count(why.program)) {
       refused.insert(why.program);
       std::string status = fmt::format("refused by the verifier: {}", why.reason.empty() ? errno_text(err) : why.reason);
       programs[why.program]["status"] = status;
@@ -136,8 +136,9 @@ void BpfTracer::load(const TracepointIndex& index) {
       programs[bpf_program__name(p)] = {{"function", copy_up_function_}, {"status", "attached"}};
     }
   }
-  if (!attached("cb_mark_inode_dirty") || !attached("cb_sys_exit"))
-    fail(Errc::kUnsupported, "the core tracepoints did not attach: {}", programs.dump());
+  for (const TpRow& row : kTracepointPrograms)
+    if (row.core && !attached(row.program))
+      fail(Errc::kUnsupported, "the core tracepoints did not attach: {}", programs.dump());
 
   ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_record, this, nullptr));
   if (!ring_) fail(Errc::kUnsupported, "ring buffer: {}", errno_text(errno));

@@ -74,15 +74,13 @@ class ContainerExecutor final : public ShapeExecutor {
       run.wall_ns = o.wall_ns >= 0 ? o.wall_ns : r.run_ns;
       fill_outcome(o, run);
     }
-    if (!recorded) {
-      ctx_.retired.retire(std::move(c));
-      return {run};
+    if (recorded) {
+      if (ctx_.tracer) fill_trace(traced, run);
+      apply_measure(measure_snapshot(*b.sn, b.spec->caps, c.key(), c.mounts(), &ctx_.lower_files,
+                                     inherited ? &*inherited : nullptr),
+                    run);
+      explain_dead_fuse_daemon(c.mounts(), b.name, run);
     }
-    if (ctx_.tracer) fill_trace(traced, run);
-    apply_measure(measure_snapshot(*b.sn, b.spec->caps, c.key(), c.mounts(), &ctx_.lower_files,
-                                   inherited ? &*inherited : nullptr),
-                  run);
-    explain_dead_fuse_daemon(c.mounts(), b.name, run);
     ctx_.retired.retire(std::move(c));
     return {run};
   }
