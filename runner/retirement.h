@@ -30,7 +30,7 @@ class Retirement {
 
   // Hands a finished container over: removed now (failures thrown) or kept until remove_all().
   void retire(ContainerSnapshot c);
-  // Removes the kept containers, newest first, a few side by side; failures are logged.
+  // Removes the kept containers, newest first, many side by side; failures are logged.
   // Returns how many it removed.
   size_t remove_all() noexcept;
   size_t kept() const { return kept_.size(); }
