@@ -11,7 +11,7 @@ namespace cowbench {
 
 // One runnable subcommand: when `sub` was given on the command line, `run` is called and
 // its return value is the exit code. Errors are thrown as cowbench::Error and mapped to
-// exit codes in one place (main.cpp).
+// exit codes in one place (app.h).
 struct Command {
   CLI::App* sub = nullptr;
   std::function<int()> run;
