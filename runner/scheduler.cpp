@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -213,15 +214,23 @@ void Scheduler::open_backends() {
 
 void Scheduler::import_images() {
   // Side by side, as many as there are CPUs: an import is about one CPU's work (applying the
-  // layers' files, a FUSE daemon's), and the rows are independent. The five imports of the
-  // default run into a new work directory, on the 2-core VM: 25–27 s one after another, 16–17 s
-  // two at a time. So each row's import_ns is measured beside another import.
+  // layers' files, a FUSE daemon's), and the rows are independent. The default run's five
+  // imports into a new work directory, on the 2-core VM, until the first container: 25–27 s one
+  // after another, 16–17 s two at a time. So each row's import_ns is measured beside another
+  // import. After a failed import no other starts (the failure is the run's error).
   std::vector<json> disk(ctx_.backends.size());
+  std::atomic<bool> failed{false};
   side_by_side(ctx_.backends.size(), std::max(1u, std::thread::hardware_concurrency()), [&](size_t i) {
+    if (failed) return;
     Backend& b = ctx_.backends[i];
     progress(fmt::format("importing {} into {}", cfg_.image, b.name));
-    b.image = hooks_.import_image(*b.sn, b.name);
-    disk[i] = layer_disk(*b.sn, b.image.top);
+    try {
+      b.image = hooks_.import_image(*b.sn, b.name);
+      disk[i] = layer_disk(*b.sn, b.image.top);
+    } catch (...) {
+      failed = true;
+      throw;
+    }
   });
   for (size_t i = 0; i < ctx_.backends.size(); ++i) {
     const Backend& b = ctx_.backends[i];
