@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -16,6 +15,7 @@
 #include "common/side_by_side.h"
 #include "runner/executor.h"
 #include "runner/host.h"
+#include "runner/hygiene.h"
 #include "runner/image_files.h"
 #include "runner/layer_disk.h"
 #include "runner/run.h"
@@ -213,14 +213,15 @@ void Scheduler::open_backends() {
 }
 
 void Scheduler::import_images() {
-  // Side by side, as many as there are CPUs: an import is about one CPU's work (applying the
+  // Side by side, as many as the CPUs this process may use: an import is about one CPU's work (applying the
   // layers' files, a FUSE daemon's), and the rows are independent. The default run's five
   // imports into a new work directory, on the 2-core VM, until the first container: 25–27 s one
   // after another, 16–17 s two at a time. So each row's import_ns is measured beside another
   // import. After a failed import no other starts (the failure is the run's error).
   std::vector<json> disk(ctx_.backends.size());
   std::atomic<bool> failed{false};
-  side_by_side(ctx_.backends.size(), std::max(1u, std::thread::hardware_concurrency()), [&](size_t i) {
+  unsigned cpus = static_cast<unsigned>(std::max<size_t>(1, allowed_cpus().size()));  // (--cpu's is taken out)
+  side_by_side(ctx_.backends.size(), cpus, [&](size_t i) {
     if (failed) return;
     Backend& b = ctx_.backends[i];
     progress(fmt::format("importing {} into {}", cfg_.image, b.name));
