@@ -80,7 +80,7 @@ class TraceRunner : public ::testing::Test {
   int64_t expect_counts_equal_truth(const rep::Run& run) const {
     SCOPED_TRACE(run.backend + " " + run.workload);
     EXPECT_EQ(run.status, "ok") << run.error;
-    EXPECT_EQ(run.copyup_events, run.truth_copyups);
+    EXPECT_EQ(run.copyup_events, run.truth_copyups) << "the tracer's figures: " << run.extra.dump(1);
     if (!run.extra.contains("trace")) {
       ADD_FAILURE() << "no trace";
       return 0;
@@ -121,7 +121,7 @@ class TraceRunner : public ::testing::Test {
     for (const auto& run : r.runs) {
       SCOPED_TRACE(run.workload);
       ASSERT_EQ(run.status, "ok") << run.error;
-      EXPECT_EQ(run.copyup_events, run.truth_copyups);
+      EXPECT_EQ(run.copyup_events, run.truth_copyups) << "the tracer's figures: " << run.extra.dump(1);
       EXPECT_EQ(run.copyup_bytes, run.truth_copyup_bytes);
       EXPECT_EQ(run.copyup_metadata_only, run.truth_copyup_metadata_only);
       // Kinds: traced as the ground truth reads them (on the work directory's file system copy-ups
@@ -324,7 +324,7 @@ TEST_F(TraceRunner, FuseOverlayfsCopiesUpBeforeDeleting) {
     }
     // The ground truth sees them too: the deleted lower files, hidden by whiteouts.
     EXPECT_EQ(run.truth_copyups_dropped, on_unlink);
-    EXPECT_EQ(run.copyup_events, run.truth_copyups);
+    EXPECT_EQ(run.copyup_events, run.truth_copyups) << "the tracer's figures: " << run.extra.dump(1);
     EXPECT_EQ(run.copyup_bytes, run.truth_copyup_bytes);
   }
 }
