@@ -3,6 +3,8 @@
 
 #include <sys/statvfs.h>
 
+#include <utility>
+
 #include "common/log.h"
 #include "common/side_by_side.h"
 
@@ -32,8 +34,7 @@ void Retirement::retire(ContainerSnapshot c) {
 }
 
 size_t Retirement::remove_all() noexcept {
-  std::vector<ContainerSnapshot> all = std::move(kept_);
-  kept_.clear();
+  std::vector<ContainerSnapshot> all = std::exchange(kept_, {});
   size_t n = all.size();
   // Many at a time: deleting a tree mostly waits for the file system (an ext4 mounted with
   // `discard` and without a journal waits for each file's discard), so deletes side by side

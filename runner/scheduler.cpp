@@ -213,14 +213,15 @@ void Scheduler::open_backends() {
 }
 
 void Scheduler::import_images() {
-  // Side by side, as many as the CPUs this process may use: an import is about one CPU's work (applying the
-  // layers' files, a FUSE daemon's), and the rows are independent. The default run's five
-  // imports into a new work directory, on the 2-core VM, until the first container: 25–27 s one
-  // after another, 16–17 s two at a time. So each row's import_ns is measured beside another
-  // import. After a failed import no other starts (the failure is the run's error).
+  // Side by side, as many as the CPUs this process may use (--cpu's taken out): an import is
+  // about one CPU's work (applying the layers' files, a FUSE daemon's), and the rows are
+  // independent. The default run's five imports into a new work directory, on the 2-core VM,
+  // until the first container: 25–27 s one after another, 16–17 s two at a time. So each row's
+  // import_ns is measured beside another import. After a failed import no other starts (the
+  // failure is the run's error).
   std::vector<json> disk(ctx_.backends.size());
   std::atomic<bool> failed{false};
-  unsigned cpus = static_cast<unsigned>(std::max<size_t>(1, allowed_cpus().size()));  // (--cpu's is taken out)
+  unsigned cpus = static_cast<unsigned>(std::max<size_t>(1, allowed_cpus().size()));
   side_by_side(ctx_.backends.size(), cpus, [&](size_t i) {
     if (failed) return;
     Backend& b = ctx_.backends[i];
