@@ -83,11 +83,13 @@ bool settle(bool wait) {
   return true;
 }
 
-void drop_caches() {
+bool drop_caches() {
   settle(false);
   std::ofstream f("/proc/sys/vm/drop_caches");
   f << "3\n";
-  if (!f.flush()) log::warn("cannot drop caches (/proc/sys/vm/drop_caches): cold-cache runs are warm");
+  if (f.flush()) return true;
+  log::warn("cannot drop caches (/proc/sys/vm/drop_caches): cold-cache runs are warm");
+  return false;
 }
 
 void Hygiene::before_measurement(const std::vector<snap::Snapshotter*>& backends, bool record_noise) {

@@ -37,8 +37,17 @@ int64_t page_cache_growth_bytes(std::optional<int64_t> before_kb, std::optional<
 bool settle(bool wait);
 
 // Drops the page cache, dentries and inodes, after writing back what is dirty (dirty pages
-// cannot be dropped). Warns once per call when /proc/sys/vm/drop_caches cannot be written.
-void drop_caches();
+// cannot be dropped). Warns once per call when /proc/sys/vm/drop_caches cannot be written, and
+// returns whether the caches were dropped.
+//
+// It also ends the wake of recent deletions on ext4 without a journal: there, a new inode
+// skips every free inode deleted in the last 60 s (300 s more while its inode-table block is
+// dirty) as long as that block is in the buffer cache, so file creation right after a large
+// deletion scans past all of them. Once written back and dropped, those blocks are gone from
+// the cache and their inodes are reused (only those the inode-table readahead of a lookup
+// brings back are skipped again; measured in docs/results-schema.md, "Start from dropped
+// caches").
+bool drop_caches();
 
 // The steps before every measurement, in order: quiesce the backends' scratch file systems
 // (their logs and metadata written back), settle writeback (waiting for it until it once fails

@@ -37,6 +37,10 @@ struct RunConfig {
   int repeat = 4;
   bool warmup = true;                  // one unrecorded round first: each container workload once per backend
   std::string cache = "warm";          // warm | cold (drop caches before each run)
+  // Write back and drop the caches once before anything else (drop_caches() in hygiene.h): a
+  // run then starts from the same state whatever ran before it, and outside the wake of an
+  // earlier run's deleted containers. The CLI turns it on unless --keep-caches.
+  bool drop_caches_at_start = false;
   std::string trace = "auto";          // auto | fentry | kprobe | tracepoint | off
   std::string workdir = "./cowbench-work";
   std::string out = "./cowbench-out";

@@ -403,6 +403,8 @@ rep::Results Scheduler::run() {
     remove_if_failed.armed = false;
   }
   results_.host = describe_host(cfg_.workdir);
+  if (cfg_.drop_caches_at_start) progress("writing back and dropping the caches first (--keep-caches: not)");
+  results_.config["caches_dropped_at_start"] = cfg_.drop_caches_at_start && drop_caches();
   ctx_.containers = path_join(cfg_.workdir, "containers");
   make_dirs(ctx_.containers);
   open_backends();

@@ -124,13 +124,15 @@ TEST(Cli, RunImportsARealImageAndReuses) {
     EXPECT_FALSE(j["config"]["images"][b]["cached"].get<bool>()) << b;
   }
   EXPECT_TRUE(j["host"]["filesystems"].contains("workdir")) << j["host"].dump();
+  EXPECT_EQ(j["config"]["caches_dropped_at_start"], true) << "a run starts from dropped caches by default";
   for (const char* f : {"report.md", "report.html", "results.csv"})
     EXPECT_TRUE(std::filesystem::exists(w.path() + "/out/" + f)) << f;
 
-  r = run(common);
+  r = run(common + " --keep-caches");
   ASSERT_EQ(r.code, 0) << r.out;
   j = nlohmann::json::parse(read_file(w.path() + "/out/results.json"));
   for (const char* b : {"overlayfs", "copy"}) EXPECT_TRUE(j["config"]["images"][b]["cached"].get<bool>()) << b;
+  EXPECT_EQ(j["config"]["caches_dropped_at_start"], false);
   EXPECT_TRUE(mounts_under(w.path()).empty());
 
   r = run("run --image synth:no-such-profile --workdir " + w.path() + "/work --out " + w.path() + "/out2");

@@ -204,6 +204,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
     std::string budget;
     bool json = false;
     bool no_wait = false;
+    bool keep_caches = false;
   };
   auto o = std::make_shared<Opts>();
   auto* run = app.add_subcommand("run", "run workloads in containers on every backend and measure them");
@@ -275,6 +276,10 @@ void add_run_commands(CLI::App& app, Commands& out) {
                   "from the I-th, each on every backend; `cowbench merge` joins the shards' results");
   run->add_flag("--no-warmup", o->no_warmup, "skip the unrecorded warm-up round (each workload once per backend)");
   run->add_flag("--fresh", o->cfg.fresh, "ignore cached image layers and import again");
+  run->add_flag("--keep-caches", o->keep_caches,
+                "start without writing back and dropping the caches (by default a run starts from dropped caches, "
+                "whatever ran before it: on ext4 without a journal, files deleted in the minutes before slow every "
+                "file creation)");
   run->add_flag("--no-wait", o->no_wait,
                 "fail at once (exit 1, naming the holder) when another run holds the host lock, instead of waiting for "
                 "it; the lock file is /run/cowbench.lock ($COWBENCH_LOCK_FILE to change)");
@@ -282,6 +287,7 @@ void add_run_commands(CLI::App& app, Commands& out) {
                    RunConfig cfg = o->cfg;
                    cfg.version = COWBENCH_VERSION;
                    cfg.warmup = !o->no_warmup;
+                   cfg.drop_caches_at_start = !o->keep_caches;
                    cfg.until_ci = o->until_ci_pct / 100;
                    if (o->ci) {
                      cfg.ci_target = o->ci_target_pct / 100;
