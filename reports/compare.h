@@ -43,17 +43,22 @@ const char* verdict_name(Verdict v);
 enum class Method {
   kExact,     // every repeat on each side gave one value (a deterministic counter): any change is real
   kT,         // moderated two-sample t-test on log(resolution + value), the drift between runs added per metric
-  kCombined,  // a backend's wall-time rows over all workloads (inverse-variance weighted, backend drift added)
+  kCombined,  // a backend's wall-time rows over all workloads (inverse-variance weighted, backend drift added);
+              // with 3+ backends, against the others (the shared shift taken out)
+  kShared,    // the backends' median combined difference: what every backend shares between the runs
 };
 const char* method_name(Method m);
 
 struct CompareRow {
-  std::string backend, workload;  // workload "*" for a combined row
+  std::string backend, workload;  // workload "*" for a combined row; both "*" for the shared shift
   const Metric* metric = nullptr;
   std::vector<double> base, now;  // the measured values of the ok runs
   double base_median = NAN, new_median = NAN;
   // exact rows: (new - base) / |base| (±inf from 0); tested rows: the ratio of geometric means
-  // (of the metric's resolution + value) minus 1; combined rows: the geometric mean of their rows' ratios minus 1.
+  // (of the metric's resolution + value) minus 1, for wall time divided by the shared shift's
+  // ratio when there is one (3+ backends); combined rows: the geometric mean of their rows' ratios minus 1,
+  // divided by the shared shift's ratio when there is one (3+ backends); the shared shift: the backends' median
+  // ratio minus 1.
   double change = NAN;
   Method method = Method::kExact;
   double p = NAN;  // two-sided p-value (the drift between runs included); NaN for exact rows

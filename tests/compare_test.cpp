@@ -55,6 +55,9 @@ struct Sim {
   int n = 3;
   double drift = 0.03;
   double rounds = 0;  // sd of log of what every backend of one round (workload, repeat) shares
+  // sd of log of a shift of every row of the document (the host from one run to the next), and
+  // of one backend's rows (measured on the development VM: 6 % and 4.6 %).
+  double run_drift = 0, backend_drift = 0;
   std::string slow_backend, slow_workload;  // backend "*": every backend; empty workload: every workload of it
   double factor = 1;
 };
@@ -73,11 +76,13 @@ rep::Results simulated(const Sim& s, Prng& rng) {
   std::map<std::pair<std::string, int>, double> round_shift;
   for (const char* w : kWorkloads)
     for (int i = 0; i < s.n; ++i) round_shift[{w, i}] = s.rounds > 0 ? s.rounds * gauss(rng) : 0;
-  for (const char* b : kBackends)
+  double run_shift = s.run_drift * gauss(rng);
+  for (const char* b : kBackends) {
+    double backend_shift = run_shift + s.backend_drift * gauss(rng);
     for (const char* w : kWorkloads) {
       double level = 5e6 * std::exp(4 * static_cast<double>(fixed.below(1000)) / 1000);
       double sd = 0.07 + 0.18 * static_cast<double>(fixed.below(1000)) / 1000;
-      double shift = s.drift * gauss(rng);
+      double shift = backend_shift + s.drift * gauss(rng);
       bool slow = (s.slow_backend == "*" || b == s.slow_backend) && (s.slow_workload.empty() || w == s.slow_workload);
       for (int i = 0; i < s.n; ++i) {
         rep::Run run;
@@ -89,6 +94,7 @@ rep::Results simulated(const Sim& s, Prng& rng) {
         r.runs.push_back(run);
       }
     }
+  }
   return r;
 }
 
@@ -230,19 +236,60 @@ TEST(Compare, ABackendWideSlowdownAddsUp) {
 
 // The gate's error rates on simulated runs of the default matrix (7–25 % noise per row, 3 %
 // drift between runs): identical builds fail at most about alpha of the time at any number of
-// repeats; a 2× slowdown of one row and a 30 % slowdown of one backend are caught most of the
-// time at 5 repeats, nearly always at 9 (the default run takes 4). The drift of whole backends
-// between runs, estimated across only five backends, costs some power for one slowed backend.
+// repeats; a 2× slowdown of one row is caught most of the time at 5 repeats, nearly always at
+// 9. One backend slowed over all its workloads is caught less often than that (measured: 40 %
+// at 1.3× and 77 % at 1.5× with 5 repeats, 72 % at 1.3× with 9): it is tested against the other
+// backends, and its five slowed rows widen the drift estimated from all rows. That is the price
+// of passing identical runs of a host that drifts as a whole (the next test).
 TEST(Compare, FalseAlarmsAndDetectionOnSimulatedRuns) {
   for (int n : {3, 5}) EXPECT_LE(failure_rate({.n = n}, {.n = n}, 200, 1), 0.08) << n;
   EXPECT_GE(failure_rate({.n = 5}, {.n = 5, .slow_backend = "overlayfs", .slow_workload = "append-log", .factor = 2}, 100, 2), 0.7);
-  EXPECT_GE(failure_rate({.n = 5}, {.n = 5, .slow_backend = "btrfs", .factor = 1.3}, 100, 3), 0.6);
+  EXPECT_GE(failure_rate({.n = 5}, {.n = 5, .slow_backend = "btrfs", .factor = 1.3}, 100, 3), 0.3);
+  EXPECT_GE(failure_rate({.n = 5}, {.n = 5, .slow_backend = "btrfs", .factor = 1.5}, 100, 3), 0.65);
   EXPECT_GE(failure_rate({.n = 9}, {.n = 9, .slow_backend = "overlayfs", .slow_workload = "append-log", .factor = 2}, 100, 2), 0.9);
-  EXPECT_GE(failure_rate({.n = 9}, {.n = 9, .slow_backend = "btrfs", .factor = 1.3}, 100, 3), 0.85);
+  EXPECT_GE(failure_rate({.n = 9}, {.n = 9, .slow_backend = "btrfs", .factor = 1.3}, 100, 3), 0.6);
   // Drift between runs 3× the modelled one is estimated and added to the errors, not raised as alarms.
   EXPECT_LE(failure_rate({.drift = 0.1}, {.drift = 0.1}, 100, 4), 0.1);
-  // Every backend 30 % slower (a kernel that slows everything) is not mistaken for drift.
-  EXPECT_GE(failure_rate({.n = 5}, {.n = 5, .slow_backend = "*", .factor = 1.3}, 50, 5), 0.9);
+  // Every backend 30 % slower (a kernel that slows everything) is not mistaken for drift: it is
+  // the shared shift, which fails the gate with --gate all.
+  EXPECT_GE(failure_rate({.n = 5}, {.n = 5, .slow_backend = "*", .factor = 1.3}, 50, 5, {.gate_all = true}), 0.9);
+}
+
+// Runs of one host drift as a whole and per backend (measured on the development VM over 55
+// pairs of identical default runs: every backend's combined time together by sd 6 %, each
+// backend on its own by 4.6 % more). The combined rows are taken against what every backend
+// shares, so identical runs pass; a uniform 30 % slowdown of one backend is still caught; the
+// shared shift is a row of its own that does not fail the gate by default.
+TEST(Compare, WholeRunDriftIsTheSharedShiftNotARegression) {
+  const Sim same{.n = 4, .run_drift = 0.06, .backend_drift = 0.046};
+  Sim slow = same;
+  slow.slow_backend = "btrfs";
+  slow.factor = 1.3;
+  EXPECT_LE(failure_rate(same, same, 200, 11), 0.08);
+  EXPECT_GE(failure_rate(same, slow, 100, 12), 0.15);
+  slow.factor = 1.5;
+  EXPECT_GE(failure_rate(same, slow, 100, 12), 0.35);
+  Prng rng(13);
+  rep::Results base = simulated({.n = 9}, rng), now = simulated({.n = 9, .slow_backend = "*", .factor = 1.2}, rng);
+  rep::Comparison c = rep::compare_results(base, now, {});
+  int shared_rows = 0;
+  for (const auto& r : c.rows) {
+    if (r.method == Method::kShared) {
+      ++shared_rows;
+      EXPECT_EQ(r.backend, "*");
+      EXPECT_NEAR(r.change, 0.2, 0.06);
+      EXPECT_EQ(r.verdict, Verdict::kRegression) << "p " << r.p;
+      EXPECT_FALSE(r.gates);
+    } else if (r.method == Method::kCombined) {
+      EXPECT_NEAR(r.change, 0, 0.1) << r.backend << ": the shared 20 % is taken out";
+      EXPECT_NE(r.verdict, Verdict::kRegression) << r.backend;
+    }
+  }
+  EXPECT_EQ(shared_rows, 1);
+  EXPECT_NE(rep::comparison_markdown(c, "b", "n").find("every backend moved"), std::string::npos);
+  rep::CompareOptions all;
+  all.gate_all = true;
+  EXPECT_TRUE(rep::compare_results(base, now, all).regressed());
 }
 
 // What the backends of one round share (the host at that moment: 11–13 % between rounds in

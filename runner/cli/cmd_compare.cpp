@@ -48,7 +48,8 @@ int run_compare(const CompareArgs& a) {
     for (const auto& r : c.rows) {
       if (!r.gates || r.verdict != rep::Verdict::kRegression) continue;
       rep::github::Annotation an;
-      an.title = fmt::format("cowbench regression: {} {}", r.backend, r.workload == "*" ? "all workloads" : r.workload);
+      an.title = fmt::format("cowbench regression: {} {}", r.backend == "*" ? "all backends" : r.backend,
+                             r.workload == "*" ? "all workloads" : r.workload);
       an.message = fmt::format("{}: {} ({} vs {})", r.metric->label, rep::format_change(r.change), a.now, a.base);
       // Workflow commands go to stdout; with --format json stdout stays JSON, and the runner
       // reads them from stderr too.
@@ -78,7 +79,8 @@ void add_compare_commands(CLI::App& app, Commands& out) {
       ->check(CLI::Range(0.01, 0.999))
       ->capture_default_str();
   compare->add_option("--gate", a->gate,
-                      "what fails the gate: wall (exact counters and wall time) | all (also setup, latencies, CPU, page cache)")
+                      "what fails the gate: wall (exact counters and wall time) | all (also the shift every backend shares, setup, "
+                      "latencies, CPU, page cache)")
       ->check(CLI::IsMember({"wall", "all"}))
       ->capture_default_str();
   compare->add_flag("--across-rounds", a->across_rounds,
