@@ -3,34 +3,53 @@
 
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "common/log.h"
 #include "common/side_by_side.h"
+#include "runner/hygiene.h"
 
 namespace cowbench {
 
+namespace {
+
+uint64_t free_bytes(const std::string& dir) {
+  struct statvfs sv {};
+  return statvfs(dir.c_str(), &sv) == 0 ? static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize : 0;
+}
+
+}  // namespace
+
 std::string Retirement::decide(const std::string& workdir, uint64_t image_bytes, int containers,
                                const std::vector<snap::Granularity>& granularities) {
-  uint64_t need = 2ULL << 30;  // margin
-  for (snap::Granularity g : granularities)
-    need += static_cast<uint64_t>(containers) * (g == snap::Granularity::kTree ? image_bytes + image_bytes / 8 : 64ULL << 20);
-  struct statvfs sv {};
-  uint64_t avail = statvfs(workdir.c_str(), &sv) == 0 ? static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize : 0;
-  defer_ = avail >= need;
-  if (!defer_)
+  constexpr uint64_t kMargin = 2ULL << 30;
+  uint64_t need = kMargin, largest = 0;
+  for (snap::Granularity g : granularities) {
+    uint64_t one = g == snap::Granularity::kTree ? image_bytes + image_bytes / 8 : 64ULL << 20;
+    need += static_cast<uint64_t>(containers) * one;
+    largest = std::max(largest, one);
+  }
+  workdir_ = workdir;
+  floor_ = kMargin + 4 * largest;
+  if (uint64_t avail = free_bytes(workdir); avail < need)
     log::warn("the work directory has {} MiB free, less than the {} MiB that keeping every container until the end "
-              "needs: containers are removed after each run, which can slow file creation in the next ones",
-              avail >> 20, need >> 20);
-  return defer_ ? "after the matrix" : "after each run";
+              "may need: when it is down to {} MiB the kept containers are removed at once and the caches dropped "
+              "(the next run of each backend starts colder)",
+              avail >> 20, need >> 20, floor_ >> 20);
+  return "after the matrix";
 }
 
 void Retirement::retire(ContainerSnapshot c) {
-  if (defer_) {
-    kept_.push_back(std::move(c));
-    return;
+  if (!kept_.empty() && free_bytes(workdir_) < floor_) {
+    log::warn("the work directory is down to {} MiB free: removing the {} kept containers now, then dropping the "
+              "caches (config.cleanup_early_removals)",
+              free_bytes(workdir_) >> 20, kept_.size());
+    remove_all();
+    drop_caches();
+    ++early_;
   }
-  c.remove();
+  kept_.push_back(std::move(c));
 }
 
 size_t Retirement::remove_all() noexcept {

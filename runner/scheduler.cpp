@@ -429,6 +429,7 @@ rep::Results Scheduler::run() {
 
   if (size_t n = ctx_.retired.kept()) progress(fmt::format("removing {} containers", n));
   ctx_.retired.remove_all();
+  results_.config["cleanup_early_removals"] = ctx_.retired.early_removals();
   if (tracer_) results_.trace_extra = tracer_->details();
   results_.interrupted = stop_.load();
   save();
